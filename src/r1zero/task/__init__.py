@@ -1,0 +1,1 @@
+"""The Countdown task: data, prompts and rule-based rewards."""
