@@ -158,11 +158,16 @@ def load_rows(
     """Load and validate Countdown rows from a parquet/json/jsonl/arrow file, a
     ``save_to_disk`` folder, a folder of data files, or a hub id such as
     ``Jiayi-Pan/Countdown-Tasks-3to4`` (needs the network or the hub cache)."""
+    path = Path(path_or_id).expanduser()
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{path_or_id!r} is an empty file")
     try:
         ds = _read(path_or_id, split, cache_dir)
     except DataError:
         raise
     except Exception as e:  # datasets raises many types; the user needs one clear line
+        if "corresponds to no data" in str(e):  # datasets' words for a split with no rows
+            raise DataError(f"{path_or_id!r} has no rows in split {split!r}") from e
         raise DataError(f"cannot load {path_or_id!r} (split {split!r}): {_first_line(e)}") from e
     missing = [c for c in ("nums", "target") if c not in ds.column_names]
     if missing:
