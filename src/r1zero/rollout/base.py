@@ -62,10 +62,14 @@ def completion_mask_from_ids(
     """
     B, C = completion_ids.shape
     if ignore_eos or not eos_token_ids:
-        return torch.ones_like(completion_ids), torch.ones(B, dtype=torch.bool, device=completion_ids.device)
+        return torch.ones_like(completion_ids), torch.ones(
+            B, dtype=torch.bool, device=completion_ids.device
+        )
     is_eos = torch.isin(completion_ids, torch.tensor(eos_token_ids, device=completion_ids.device))
     has_eos = is_eos.any(-1)
-    first = torch.where(has_eos, is_eos.int().argmax(-1), torch.full_like(has_eos, C, dtype=torch.long))
+    first = torch.where(
+        has_eos, is_eos.int().argmax(-1), torch.full_like(has_eos, C, dtype=torch.long)
+    )
     idx = torch.arange(C, device=completion_ids.device).expand(B, C)
     mask = (idx <= first.unsqueeze(-1)).long()
     return mask, ~has_eos

@@ -37,9 +37,13 @@ class HFGenerateEngine:
         )
         was_training = model.training
         model.eval()
-        out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=gen_cfg)
+        out = model.generate(
+            input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=gen_cfg
+        )
         model.train(was_training)
         completion_ids = out[:, prompt_ids.shape[1] :]
-        mask, truncated = completion_mask_from_ids(completion_ids, params.eos_token_ids, params.ignore_eos)
+        mask, truncated = completion_mask_from_ids(
+            completion_ids, params.eos_token_ids, params.ignore_eos
+        )
         completion_ids = completion_ids.masked_fill(mask == 0, params.pad_token_id)
         return RolloutBatch(prompt_ids, prompt_mask, completion_ids, mask, truncated)

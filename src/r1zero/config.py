@@ -1,0 +1,492 @@
+"""Run configuration: YAML + command-line overrides -> dataclasses with TRL's key names.
+
+Keys are TRL's ``GRPOConfig`` / ``ModelConfig`` names plus the reference tutorial's
+extras (``dataset_id_or_path``, ``swanlab``, ...), so an existing TRL YAML just works.
+Each field is documented once, in its ``help``; ``r1zero train --help`` prints them.
+Unknown keys fail with the closest valid name; accepted-but-unused keys warn once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A one-line, user-facing configuration error."""
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class ModelConfig:
+    """Which model to train and how (TRL ``ModelConfig`` names)."""
+
+    model_name_or_path: str | None = _f(
+        None,
+        "Hub id or local folder of any HF causal LM. Empty: the embedded tiny model, built on first use and cached (no GPU, no network).",
+    )
+    model_revision: str = _f("main", "Hub revision (branch, tag or commit).")
+    torch_dtype: str = _f(
+        "auto",
+        "Weights dtype: auto (bfloat16 on a GPU that supports it, else float32), bfloat16, float16 or float32. Alias: dtype.",
+    )
+    attn_implementation: str | None = _f(
+        None,
+        "Attention kernel passed to from_pretrained (sdpa, eager, flash_attention_2). flash_attention_2 falls back to sdpa with a warning where it is not installed.",
+    )
+    trust_remote_code: bool = _f(
+        False, "Allow model code from the hub (only for models you trust)."
+    )
+    use_peft: bool = _f(
+        False,
+        "Train a LoRA adapter through peft instead of all weights; the reference model is then the base with the adapter disabled (no second copy).",
+    )
+    lora_r: int = _f(16, "LoRA rank.")
+    lora_alpha: int = _f(32, "LoRA scaling alpha (update scaled by alpha / r).")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
+    lora_target_modules: list[str] | None = _f(
+        None,
+        "Module names to adapt; empty: every linear layer of attention and MLP ('all-linear').",
+    )
+    lora_task_type: str = _f("CAUSAL_LM", "peft task type.")
+
+
+@dataclass
+class DataConfig:
+    """Where problems come from and how they are shown to the model."""
+
+    dataset_id_or_path: str | None = _f(
+        None,
+        "Countdown rows (nums, target): a hub id such as Jiayi-Pan/Countdown-Tasks-3to4, a parquet/json/jsonl/arrow file, or a datasets save_to_disk folder. Empty: generate problems offline with the seed. Alias: dataset_name.",
+    )
+    dataset_splits: str = _f("train", "Split to load from the dataset.")
+    num_samples: int = _f(
+        50_000,
+        "Rows taken after a seeded shuffle (the tutorial's 50,000) before the train/test split.",
+    )
+    test_size: float = _f(
+        0.1, "Fraction of the selected rows held out for evaluation (the tutorial's 90/10 split)."
+    )
+    skip_malformed: bool = _f(
+        False, "Drop malformed rows (and say how many) instead of failing on the first."
+    )
+    prompt_template: str = _f(
+        "zh", "Prompt: zh (the Datawhale tutorial's Chinese text) or en (mini-r1's English text)."
+    )
+    prompt_user: str | None = _f(
+        None,
+        "Custom user instruction with {numbers} and {target} placeholders; replaces the template's.",
+    )
+    assistant_prefix: str | None = _f(
+        None,
+        "Custom pre-filled start of the assistant turn (the model continues it); default ends with '<think>'.",
+    )
+    eval_num_samples: int = _f(
+        200,
+        "Held-out problems scored (greedy) before the first and after the last step; 0 disables.",
+    )
+    eval_steps: int = _f(0, "Also evaluate every this many steps; 0: only before and after.")
+    eval_pass_k: int = _f(
+        0, "Also sample k completions per held-out problem for pass@k; 0 disables."
+    )
+
+
+@dataclass
+class GRPOConfig:
+    """The algorithm, the batch and the optimizer (TRL ``GRPOConfig`` names)."""
+
+    num_generations: int = _f(8, "Completions sampled per prompt (the group G of GRPO).")
+    per_device_train_batch_size: int = _f(
+        1,
+        "Prompts per process per micro-step (TRL 0.14 semantics, as in the tutorial's YAML); each brings num_generations completions. See batch_unit.",
+    )
+    batch_unit: str = _f(
+        "prompts",
+        "Unit of per_device_train_batch_size: prompts (TRL <= 0.14, the tutorial) or completions (TRL >= 0.15; must divide by num_generations).",
+    )
+    gradient_accumulation_steps: int = _f(
+        1, "Micro-steps per optimizer step; the rollout of one step covers all of them."
+    )
+    max_steps: int = _f(
+        -1, "Optimizer steps; -1: num_train_epochs passes over the training prompts."
+    )
+    num_train_epochs: float = _f(1.0, "Passes over the training prompts when max_steps is -1.")
+    learning_rate: float = _f(
+        1e-6, "Peak AdamW learning rate (TRL's GRPO default; the tutorial used 5e-7)."
+    )
+    lr_scheduler_type: str = _f(
+        "linear", "transformers scheduler name: linear, cosine, constant, constant_with_warmup, ..."
+    )
+    warmup_ratio: float = _f(0.0, "Fraction of max_steps spent warming up the learning rate.")
+    warmup_steps: int = _f(0, "Warm-up steps; overrides warmup_ratio when > 0.")
+    weight_decay: float = _f(0.0, "AdamW weight decay.")
+    adam_beta1: float = _f(0.9, "AdamW beta1.")
+    adam_beta2: float = _f(0.999, "AdamW beta2.")
+    adam_epsilon: float = _f(1e-8, "AdamW epsilon.")
+    max_grad_norm: float = _f(1.0, "Clip the global gradient norm to this; 0 disables.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
+    gradient_checkpointing_kwargs: dict | None = _f(
+        None, "Passed to gradient_checkpointing_enable (e.g. use_reentrant: false)."
+    )
+    bf16: bool | None = _f(
+        None, "bfloat16 weights and compute; empty: on where the GPU supports it."
+    )
+    tf32: bool | None = _f(None, "Allow TF32 matmuls on Ampere+ GPUs.")
+    beta: float = _f(
+        0.0,
+        "KL coefficient (k3 estimator against the reference model). 0 loads no reference model. The tutorial used 0.001; the GRPO paper 0.04.",
+    )
+    epsilon: float = _f(0.2, "Lower clip range of the importance ratio (PPO/GRPO clipping).")
+    epsilon_high: float | None = _f(
+        None, "Upper clip range; empty: same as epsilon. DAPO's clip-higher recommends 0.28."
+    )
+    loss_type: str = _f(
+        "dapo",
+        "Loss aggregation: grpo (mean per sequence, then batch), bnpo (tokens of the micro-batch), dr_grpo (constant normaliser max_completion_length; Dr. GRPO), dapo (tokens of the whole step; DAPO).",
+    )
+    advantage_estimator: str = _f(
+        "grpo",
+        "grpo (group mean/std per scale_rewards), dr_grpo (group mean, no std; Dr. GRPO), rloo (leave-one-out baseline).",
+    )
+    scale_rewards: str = _f(
+        "group",
+        "Std used by the grpo advantage: group, batch or none (TRL's values; true/false map to group/none).",
+    )
+    num_iterations: int = _f(
+        1,
+        "Optimizer steps per rollout (mu in the GRPO paper); > 1 reuses rollouts against their old logprobs.",
+    )
+    mask_truncated_completions: bool = _f(
+        False, "Exclude completions without EOS from the loss (DAPO)."
+    )
+    dynamic_sampling: bool = _f(
+        False,
+        "DAPO dynamic sampling: drop groups whose rewards are all equal and refill with new prompts (up to dynamic_sampling_max_tries rollouts).",
+    )
+    dynamic_sampling_max_tries: int = _f(
+        3, "Rollouts per step at most when dynamic_sampling refills."
+    )
+    overlong_buffer_len: int = _f(
+        0,
+        "DAPO overlong shaping: penalise completions in the last this many tokens before max_completion_length linearly; 0 disables.",
+    )
+    overlong_penalty_factor: float = _f(
+        1.0, "Largest overlong penalty (reached at max_completion_length)."
+    )
+    max_prompt_length: int | None = _f(256, "Prompt tokens kept (left-truncated); empty: no limit.")
+    max_completion_length: int = _f(
+        512,
+        "Largest number of new tokens; completions without EOS by then are truncated (logged as completions/clipped_ratio).",
+    )
+    temperature: float = _f(1.0, "Sampling temperature for rollouts.")
+    top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
+    top_k: int | None = _f(None, "Top-k sampling for rollouts; empty or 0 disables.")
+    reward_funcs: list[str] = _f(
+        ["format", "equation"],
+        "Rewards summed into the return: format, equation, thought_len, or your own as module:function or path/to/file.py:function with TRL's signature. The tutorial used format, equation, thought_len.",
+    )
+    reward_weights: list[float] | None = _f(None, "One weight per reward function; empty: all 1.")
+    rollout_engine: str = _f(
+        "auto",
+        "auto (fast on GPU, hf on CPU), hf (HF generate), hf_static (static cache) or fast (r1zero's static-cache engine with a CUDA-graph decode step).",
+    )
+    logprob_chunk_size: int = _f(
+        1024,
+        "Tokens per chunk when computing log-probabilities from the LM head, so the [B, T, V] float32 logits never exist at once.",
+    )
+    seed: int = _f(
+        42,
+        "Seeds data order, sampling, dropout and initialisation; a resumed run continues the same streams.",
+    )
+
+
+@dataclass
+class RunConfig:
+    """Output, logging and checkpoints (transformers ``TrainingArguments`` names)."""
+
+    output_dir: str = _f(
+        "runs/r1zero",
+        "Run folder: config, metrics.jsonl, completions, TensorBoard events, checkpoints, final model.",
+    )
+    run_name: str | None = _f(None, "Name shown in loggers; default: the output folder's name.")
+    report_to: list[str] = _f(
+        ["tensorboard"],
+        "Loggers: tensorboard, swanlab, wandb or none (swanlab and wandb are optional extras).",
+    )
+    logging_steps: int = _f(
+        1, "Print a progress line every this many steps (metrics.jsonl gets every step)."
+    )
+    save_strategy: str = _f("steps", "steps: save every save_steps; no: only the final model.")
+    save_steps: int = _f(50, "Save a checkpoint every this many steps.")
+    save_total_limit: int | None = _f(
+        2,
+        "Checkpoints kept (oldest deleted first); empty keeps all. Only the newest holds optimizer state.",
+    )
+    save_only_model: bool = _f(
+        False, "Never write optimizer/RNG state (checkpoints can then not be resumed)."
+    )
+    resume_from_checkpoint: str | None = _f(
+        None,
+        "true: continue from the newest checkpoint in output_dir; or a checkpoint path. Same data order and RNG streams as an uninterrupted run.",
+    )
+    log_completions: bool = _f(
+        True,
+        "Write every completion of every step to completions/step-NNNNNN.jsonl.gz (the report reads them).",
+    )
+    deterministic: bool = _f(
+        False,
+        "torch.use_deterministic_algorithms (bit-identical CPU runs for tests; slower on GPU).",
+    )
+    swanlab: bool = _f(
+        False, "Log to SwanLab (the tutorial's key; same as adding swanlab to report_to)."
+    )
+    workspace: str | None = _f(None, "SwanLab workspace.")
+    project: str | None = _f(None, "SwanLab / wandb project.")
+    experiment_name: str | None = _f(None, "SwanLab experiment name.")
+    live: bool = _f(
+        True, "Show the live rich display (reward, accuracy and length curves) in a terminal."
+    )
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "grpo": GRPOConfig,
+    "run": RunConfig,
+}
+
+ALIASES = {"dtype": "torch_dtype", "dataset_name": "dataset_id_or_path"}
+
+# Accepted so that TRL / tutorial files load, but not acted on: each warns once.
+UNUSED: dict[str, str] = {
+    "use_vllm": "r1zero generates with its own engine on the training GPU (rollout_engine)",
+    "vllm_device": "no vLLM: no GPU is set aside for generation",
+    "vllm_gpu_memory_utilization": "no vLLM",
+    "vllm_mode": "no vLLM",
+    "logging_strategy": "metrics.jsonl gets every step",
+    "fp16": "use bf16 or float32",
+    "dataloader_num_workers": "prompts are tiny; no worker processes",
+    "remove_unused_columns": "dataset columns are always passed to reward functions",
+    "log_level": "r1zero prints its own progress",
+    "ddp_find_unused_parameters": "set by accelerate",
+    "push_to_hub": "push the output folder yourself",
+    "hub_model_id": "push the output folder yourself",
+    "overwrite_output_dir": "an existing run folder is resumed or refused, never overwritten",
+    "do_eval": "evaluation runs on eval_num_samples held-out problems",
+    "eval_strategy": "see eval_steps",
+    "per_device_eval_batch_size": "evaluation batches all held-out prompts",
+    "ds3_gather_for_generation": "no DeepSpeed ZeRO-3 generation path",
+    "load_in_4bit": "quantised loading is not supported yet",
+    "load_in_8bit": "quantised loading is not supported yet",
+}
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    explicit: set[str] = field(default_factory=set)
+    """Keys the user set (file or command line), so presets fill only the rest."""
+    unused: dict[str, Any] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for sec in SECTIONS:
+            out.update(dataclasses.asdict(getattr(self, sec)))
+        return out
+
+
+def all_fields() -> dict[str, tuple[str, dataclasses.Field]]:
+    """Every valid key -> (section, field)."""
+    return {f.name: (sec, f) for sec, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+
+
+def _type_name(tp: Any) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _type_name(args[0])
+    if typing.get_origin(tp) is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "a string",
+        dict: "a mapping",
+    }.get(tp, str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the field type; command-line strings arrive YAML-parsed."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner)
+    bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is list:
+        items = value if isinstance(value, list) else [value]
+        return [_coerce(key, v, args[0]) for v in items]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise bad
+    if tp is str:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    if tp is dict:
+        if isinstance(value, dict):
+            return value
+        raise bad
+    return value
+
+
+def _parse_cli(args: list[str]) -> dict[str, Any]:
+    """``--key value`` / ``--key=value`` / bare ``--flag`` (true) -> dict; values YAML-parsed."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--"):
+            raise ConfigError(f"unexpected argument {tok!r}: options look like --key value")
+        key, eq, val = tok[2:].partition("=")
+        key = key.replace("-", "_")
+        if not eq:
+            if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                val, i = args[i + 1], i + 1
+            else:
+                val = "true"
+        out[key] = yaml.safe_load(val) if val != "" else None
+        i += 1
+    return out
+
+
+def closest(key: str) -> str:
+    names = list(all_fields()) + list(ALIASES) + list(UNUSED)
+    match = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    return f"; did you mean {match[0]}?" if match else "; see r1zero train --help"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """YAML file (optional) then ``--key value`` overrides -> :class:`Config`."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping of key: value")
+        raw.update(loaded)
+    raw.update(_parse_cli(overrides or []))
+    return from_dict(raw)
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    cfg = Config()
+    fields = all_fields()
+    for key, value in raw.items():
+        key = ALIASES.get(key, key)
+        if key in UNUSED:
+            cfg.unused[key] = value
+            continue
+        if key not in fields:
+            raise ConfigError(f"unknown config key {key!r}{closest(key)}")
+        sec, f = fields[key]
+        tp = typing.get_type_hints(SECTIONS[sec])[key]
+        setattr(getattr(cfg, sec), key, _coerce(key, value, tp))
+        cfg.explicit.add(key)
+    _normalise(cfg)
+    return cfg
+
+
+def _normalise(cfg: Config) -> None:
+    g, r = cfg.grpo, cfg.run
+    if isinstance(g.scale_rewards, str) and g.scale_rewards.lower() in ("true", "false"):
+        g.scale_rewards = "group" if g.scale_rewards.lower() == "true" else "none"
+    r.report_to = [x for x in r.report_to if x != "none"] + (
+        ["swanlab"] if r.swanlab and "swanlab" not in r.report_to else []
+    )
+    checks = [
+        (
+            g.num_generations >= 2,
+            "num_generations must be at least 2 (GRPO compares completions within a group)",
+        ),
+        (g.batch_unit in ("prompts", "completions"), "batch_unit must be prompts or completions"),
+        (
+            g.batch_unit != "completions" or g.per_device_train_batch_size % g.num_generations == 0,
+            f"per_device_train_batch_size ({g.per_device_train_batch_size} completions) must be divisible by num_generations ({g.num_generations}); or set batch_unit: prompts",
+        ),
+        (g.per_device_train_batch_size >= 1, "per_device_train_batch_size must be at least 1"),
+        (g.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
+        (g.max_completion_length >= 1, "max_completion_length must be at least 1"),
+        (
+            g.scale_rewards in ("group", "batch", "none"),
+            "scale_rewards must be group, batch or none",
+        ),
+        (g.beta >= 0, "beta must be >= 0"),
+        (g.temperature > 0, "temperature must be > 0"),
+        (0 < g.top_p <= 1, "top_p must be in (0, 1]"),
+        (g.num_iterations >= 1, "num_iterations must be at least 1"),
+        (r.save_strategy in ("steps", "no"), "save_strategy must be steps or no"),
+        (
+            g.reward_weights is None or len(g.reward_weights) == len(g.reward_funcs),
+            f"reward_weights has {len(g.reward_weights or [])} entries for {len(g.reward_funcs)} reward_funcs",
+        ),
+        (
+            all(x in ("tensorboard", "swanlab", "wandb") for x in r.report_to),
+            "report_to takes tensorboard, swanlab, wandb or none",
+        ),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+
+
+def prompts_per_micro_step(g: GRPOConfig) -> int:
+    if g.batch_unit == "completions":
+        return g.per_device_train_batch_size // g.num_generations
+    return g.per_device_train_batch_size
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.flat(), sort_keys=False, allow_unicode=True)
+
+
+def help_rows() -> list[tuple[str, str, str, str]]:
+    """(section, key, default, help) for ``r1zero train --help``."""
+    rows = []
+    for sec, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            rows.append((sec, f.name, repr(default), f.metadata["help"]))
+    return rows

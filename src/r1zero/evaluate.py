@@ -1,0 +1,86 @@
+"""Held-out evaluation: greedy accuracy, format rate, length and pass@k of any model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from r1zero.config import GRPOConfig
+from r1zero.task.rewards import REWARD_FUNCS
+from r1zero.train.experience import Policy, rollout, score
+
+EVAL_REWARDS = [(n, REWARD_FUNCS[n]) for n in ("format", "equation", "thought_len")]
+
+
+def _scored(
+    policy: Policy, rows: list[dict], cfg: GRPOConfig, *, greedy: bool, n: int, batch_size: int
+) -> list[dict]:
+    out = []
+    for s in range(0, len(rows), batch_size):
+        rep_rows, _, batch, completions = rollout(
+            policy, rows[s : s + batch_size], cfg, greedy=greedy, n=n
+        )
+        rewards = score(EVAL_REWARDS, completions, rep_rows)
+        lengths, truncated = batch.completion_lengths.tolist(), batch.truncated.tolist()
+        for i, (row, c) in enumerate(zip(rep_rows, completions, strict=True)):
+            out.append(
+                {
+                    "completion": c,
+                    "nums": row["nums"],
+                    "target": row["target"],
+                    **{k: float(v[i]) for k, v in rewards.items()},
+                    "length": lengths[i],
+                    "truncated": truncated[i],
+                    "greedy": greedy,
+                    "problem": s + i // n,
+                }
+            )
+    return out
+
+
+@torch.no_grad()
+def evaluate(
+    policy: Policy, rows: list[dict], cfg: GRPOConfig, *, k: int = 0, batch_size: int = 64
+) -> tuple[dict[str, Any], list[dict]]:
+    """Greedy accuracy (equation reward 1), format rate, mean length; pass@k from k samples each."""
+    greedy = _scored(policy, rows, cfg, greedy=True, n=1, batch_size=batch_size)
+    n = max(len(greedy), 1)
+    result: dict[str, Any] = {
+        "n": len(greedy),
+        "accuracy": sum(s["equation"] for s in greedy) / n,
+        "format_rate": sum(s["format"] for s in greedy) / n,
+        "mean_length": sum(s["length"] for s in greedy) / n,
+        "truncated_rate": sum(s["truncated"] for s in greedy) / n,
+        "pass_at_k": None,
+        "k": k,
+    }
+    samples = list(greedy)
+    if k > 0:
+        sampled = _scored(policy, rows, cfg, greedy=False, n=k, batch_size=max(batch_size // k, 1))
+        solved = {s["problem"] for s in sampled if s["equation"] >= 1}
+        result["pass_at_k"] = len(solved) / n
+        samples += sampled
+    return result, samples
+
+
+def write_eval(
+    result: dict[str, Any], samples: list[dict], json_out: Path | None, samples_out: Path | None
+) -> None:
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=1))
+    if samples_out is not None:
+        samples_out.parent.mkdir(parents=True, exist_ok=True)
+        with open(samples_out, "w", encoding="utf-8") as fh:
+            for s in samples:
+                fh.write(json.dumps(s, ensure_ascii=False) + "\n")
+
+
+def eval_config(cfg: GRPOConfig, max_new_tokens: int | None) -> GRPOConfig:
+    return dataclasses.replace(
+        cfg, max_completion_length=max_new_tokens or cfg.max_completion_length
+    )

@@ -1,0 +1,1 @@
+"""The GRPO loop: model loading, the step, checkpoints and logs."""

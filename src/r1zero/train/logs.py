@@ -1,0 +1,137 @@
+"""Run-folder logs: metrics.jsonl, every completion, TensorBoard / SwanLab / wandb.
+
+The file layout is the contract in docs/run-folder.md, which ``r1zero report`` reads.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from r1zero.train.experience import Experience
+
+log = logging.getLogger("r1zero")
+TIMING_KEYS = ("time/", "tokens_per_s", "step_time")
+
+
+class RunLogger:
+    def __init__(
+        self,
+        output_dir: Path,
+        report_to: list[str],
+        *,
+        run_name: str,
+        config: dict[str, Any],
+        resume_step: int = 0,
+        project: str | None = None,
+        workspace: str | None = None,
+        experiment_name: str | None = None,
+    ) -> None:
+        self.dir = output_dir
+        self.metrics_path = output_dir / "metrics.jsonl"
+        (output_dir / "completions").mkdir(parents=True, exist_ok=True)
+        self._truncate_after(resume_step)
+        self.backends: list[Any] = []
+        if "tensorboard" in report_to:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.backends.append(("tb", SummaryWriter(str(output_dir / "runs"))))
+        if "swanlab" in report_to:
+            swanlab = _optional("swanlab")
+            swanlab.init(
+                project=project,
+                workspace=workspace,
+                experiment_name=experiment_name or run_name,
+                config=config,
+            )
+            self.backends.append(("swanlab", swanlab))
+        if "wandb" in report_to:
+            wandb = _optional("wandb")
+            wandb.init(project=project, name=run_name, config=config, resume="allow")
+            self.backends.append(("wandb", wandb))
+
+    def _truncate_after(self, step: int) -> None:
+        """On resume, forget what the interrupted run logged after its checkpoint."""
+        if self.metrics_path.exists():
+            keep = [
+                ln
+                for ln in self.metrics_path.read_text().splitlines()
+                if ln.strip() and _step_of(ln) is not None and _step_of(ln) <= step
+            ]
+            tmp = self.metrics_path.with_suffix(".tmp")
+            tmp.write_text("".join(ln + "\n" for ln in keep))
+            tmp.replace(self.metrics_path)
+        for f in (self.dir / "completions").glob("step-*.jsonl.gz"):
+            if int(f.name[5:11]) > step:
+                f.unlink()
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step, **{k: _round(v) for k, v in metrics.items()}}
+        with open(self.metrics_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        for kind, b in self.backends:
+            if kind == "tb":
+                for k, v in metrics.items():
+                    b.add_scalar(k, v, step)
+            else:
+                b.log(dict(metrics), step=step)
+
+    def log_completions(self, step: int, exp: Experience, num_generations: int) -> None:
+        path = self.dir / "completions" / f"step-{step:06d}.jsonl.gz"
+        lengths = exp.batch.completion_lengths.tolist()
+        truncated = exp.batch.truncated.tolist()
+        tmp = path.with_suffix(".tmp")
+        with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=6) as fh:
+            for i, (row, prompt, completion) in enumerate(
+                zip(exp.rows, exp.prompts, exp.completions, strict=True)
+            ):
+                rec = {
+                    "step": step,
+                    "group": i // num_generations,
+                    "nums": row["nums"],
+                    "target": row["target"],
+                    "prompt": prompt,
+                    "completion": completion,
+                    "rewards": {k: float(v[i]) for k, v in exp.rewards_per_func.items()},
+                    "reward": float(exp.rewards[i]),
+                    "advantage": round(float(exp.advantages[i]), 6),
+                    "length": int(lengths[i]),
+                    "truncated": bool(truncated[i]),
+                }
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+
+    def close(self) -> None:
+        for kind, b in self.backends:
+            if kind == "tb":
+                b.close()
+            else:
+                b.finish()
+
+
+def _optional(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        raise SystemExit(
+            f"report_to {name}: {name} is not installed; pip install 'r1zero[{name}]' or drop it from report_to"
+        ) from None
+
+
+def _step_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _round(v: float) -> float:
+    return round(float(v), 6) if isinstance(v, float) else v
+
+
+def deterministic_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A metrics row without wall-clock fields (what a resumed run must reproduce)."""
+    return {k: v for k, v in row.items() if not k.startswith(TIMING_KEYS)}

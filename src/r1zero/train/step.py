@@ -1,0 +1,142 @@
+"""One GRPO step, top to bottom: rollout -> rewards -> advantages -> logprobs -> loss -> update.
+
+GRPO (Shao et al. 2024): sample G completions per prompt, score them with rule-based
+rewards, use the group-normalised reward as every token's advantage, and maximise the
+clipped surrogate minus beta * KL(pi || pi_ref). No value network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from r1zero.algos import zero_std_fraction
+from r1zero.config import GRPOConfig
+from r1zero.train.experience import Experience, Policy, concat, keep_groups, make_experience
+from r1zero.train.update import accumulate_gradients, frozen_logprobs, reference_logprobs
+
+
+@dataclass
+class Optim:
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    params: list[torch.nn.Parameter]
+    backward: Callable | None = None  # accelerate's backward when distributed
+
+
+def collect(
+    policy: Policy, prompts: Iterator[list[dict]], cfg: GRPOConfig, reward_funcs: list
+) -> Experience:
+    """Rollout and score one step's prompts; with DAPO dynamic sampling, replace
+    zero-std groups by fresh prompts for up to ``dynamic_sampling_max_tries`` rollouts."""
+    rows = next(prompts)
+    exp = make_experience(policy, rows, cfg, reward_funcs)
+    if not cfg.dynamic_sampling:
+        return exp
+    want, G = len(rows), cfg.num_generations
+    kept: Experience | None = None
+    for attempt in range(cfg.dynamic_sampling_max_tries):
+        if attempt:
+            exp = make_experience(policy, next(prompts), cfg, reward_funcs)
+        r = exp.rewards.view(-1, G)
+        useful = r.max(1).values != r.min(1).values
+        exp = keep_groups(exp, useful, G)
+        kept = exp if kept is None else concat(kept, exp, policy.tokenizer.pad_token_id)
+        if len(kept.rows) >= want * G:
+            break
+    assert kept is not None
+    if len(kept.rows) == 0:  # every group flat: train on nothing useful, keep the last rollout
+        return make_experience(policy, rows, cfg, reward_funcs)
+    return keep_groups(kept, torch.arange(len(kept.rows) // G) < want, G)
+
+
+def prepare(policy: Policy, exp: Experience, cfg: GRPOConfig, micro_size: int) -> None:
+    """Logprobs the loss needs besides the live ones: old (num_iterations > 1) and reference (beta > 0)."""
+    t0 = time.perf_counter()
+    if cfg.num_iterations > 1:
+        exp.old_logprobs = frozen_logprobs(policy.model, exp.batch, cfg, micro_size)
+    if cfg.beta > 0:
+        exp.ref_logprobs = reference_logprobs(
+            policy.model, policy.ref_model, exp.batch, cfg, micro_size
+        )
+    exp.timings["time/logprobs"] = time.perf_counter() - t0
+
+
+def optimizer_step(
+    policy: Policy,
+    exp: Experience,
+    opt: Optim,
+    cfg: GRPOConfig,
+    micro_size: int,
+    num_items: int | None = None,
+) -> dict[str, float]:
+    """Accumulate gradients over micro-batches, clip, step AdamW and the schedule."""
+    t0 = time.perf_counter()
+    lr = opt.scheduler.get_last_lr()[0]
+    n_items = num_items if num_items is not None else int(exp.batch.completion_mask.sum())
+    metrics = accumulate_gradients(
+        policy.model,
+        exp.batch,
+        exp.advantages,
+        cfg,
+        micro_size=micro_size,
+        old_logprobs=exp.old_logprobs,
+        ref_logprobs=exp.ref_logprobs,
+        num_items_in_batch=n_items,
+        backward=opt.backward,
+    )
+    max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
+    metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(opt.params, max_norm))
+    opt.optimizer.step()
+    opt.scheduler.step()
+    opt.optimizer.zero_grad(set_to_none=True)
+    metrics["learning_rate"] = lr
+    metrics["time/update"] = time.perf_counter() - t0
+    return metrics
+
+
+def step_metrics(exp: Experience, cfg: GRPOConfig) -> dict[str, float]:
+    """Rewards, accuracy, format rate and lengths of one step's completions."""
+    lengths = exp.batch.completion_lengths.float().cpu()
+    prompt_tokens = int(exp.batch.prompt_mask.sum())
+    m = {
+        "reward": exp.rewards.mean().item(),
+        "reward_std": exp.rewards.std().item() if exp.rewards.numel() > 1 else 0.0,
+        **{f"rewards/{k}": v.mean().item() for k, v in exp.rewards_per_func.items()},
+        "completions/mean_length": lengths.mean().item(),
+        "completions/p90_length": lengths.quantile(0.9).item(),
+        "completions/max_length": lengths.max().item(),
+        "completions/min_length": lengths.min().item(),
+        "completions/clipped_ratio": exp.batch.truncated.float().mean().item(),
+        "frac_reward_zero_std": zero_std_fraction(exp.rewards, cfg.num_generations),
+        "num_prompts": len(exp.rows) // cfg.num_generations,
+        "num_completions": len(exp.rows),
+        "tokens": prompt_tokens + int(lengths.sum()),
+    }
+    if "equation" in exp.rewards_per_func:
+        m["accuracy"] = (exp.rewards_per_func["equation"] >= 1).float().mean().item()
+    if "format" in exp.rewards_per_func:
+        m["format_rate"] = (exp.rewards_per_func["format"] >= 1).float().mean().item()
+    return m
+
+
+def grpo_step(
+    policy: Policy,
+    prompts: Iterator[list[dict]],
+    opt: Optim,
+    cfg: GRPOConfig,
+    reward_funcs: list,
+    micro_size: int,
+) -> tuple[dict[str, float], Experience]:
+    """A fresh rollout and one optimizer update (num_iterations = 1)."""
+    t0 = time.perf_counter()
+    exp = collect(policy, prompts, cfg, reward_funcs)  # rollout -> rewards -> advantages
+    prepare(policy, exp, cfg, micro_size)  # old / reference logprobs
+    metrics = optimizer_step(policy, exp, opt, cfg, micro_size)  # loss -> backward -> AdamW
+    metrics |= step_metrics(exp, cfg) | exp.timings
+    metrics["step_time"] = time.perf_counter() - t0
+    metrics["tokens_per_s"] = metrics["tokens"] / metrics["step_time"]
+    return metrics, exp
