@@ -353,6 +353,11 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise bad
     if tp is str:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
@@ -421,6 +426,8 @@ def from_dict(raw: dict[str, Any]) -> Config:
             raise ConfigError(f"unknown config key {key!r}{closest(key)}")
         sec, f = fields[key]
         tp = typing.get_type_hints(SECTIONS[sec])[key]
+        if key == "scale_rewards" and isinstance(value, bool):  # TRL's older true/false
+            value = "group" if value else "none"
         setattr(getattr(cfg, sec), key, _coerce(key, value, tp))
         cfg.explicit.add(key)
     _normalise(cfg)
