@@ -1,0 +1,176 @@
+"""build_report: run folders in, one self-contained HTML file out."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from r1zero.report import html
+from r1zero.report.load import TIER_BASE, TIER_SAMPLE, Run, StepSummary, load_run, summarize_steps
+from r1zero.report.plots import build_charts, format_stable_steps
+
+
+def _names(paths: list[Path]) -> list[str]:
+    names = [p.resolve().name for p in paths]
+    if len(set(names)) < len(names):
+        names = [f"{p.resolve().parent.name}/{p.resolve().name}" for p in paths]
+    return [f"{n} ({i})" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+
+def flatten(cfg: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"grpo.beta": "0.001", ...}; lists and scalars as compact JSON."""
+    if isinstance(cfg, dict) and cfg:
+        out: dict[str, str] = {}
+        for k, v in cfg.items():
+            out |= flatten(v, f"{prefix}{k}.")
+        return out
+    return {prefix[:-1]: json.dumps(cfg, ensure_ascii=False, default=str)} if prefix else {}
+
+
+def config_diff(configs: list[dict]) -> list[tuple[str, list[str | None]]]:
+    """Keys whose values differ between runs (a missing key counts as a value)."""
+    flat = [flatten(c) for c in configs]
+    keys = sorted(set().union(*flat)) if flat else []
+    return [(k, [f.get(k) for f in flat]) for k in keys if len({f.get(k) for f in flat}) > 1]
+
+
+def _pack_samples(
+    runs: list[Run], steps: list[list[StepSummary]], *, budget: int, max_text: int
+) -> tuple[str, dict[str, int]]:
+    """Kept samples as base64(gzip(JSON)), most important first, until a budget is reached.
+
+    ``budget`` caps the base64 text, ``max_text`` the JSON the browser will hold after inflating.
+    """
+    cands = [
+        (x["tier"], x["rank"], s.step, ri, x)
+        for ri, summaries in enumerate(steps)
+        for s in summaries
+        for x in s.samples
+    ]
+    cands.sort(key=lambda c: c[:4])
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    parts = [comp.compress(b'{"samples":[')]
+    size = raw = 0
+    prompts: dict[str, int] = {}
+    kept = {"flagged": 0, "stratified": 0, "dropped_flagged": 0, "dropped_stratified": 0}
+    for tier, _, _, ri, x in cands:
+        is_strat = tier in (TIER_BASE, TIER_SAMPLE)
+        item = {k: v for k, v in x.items() if k not in ("tier", "rank")}
+        item["r"] = ri
+        item["p"] = prompts.setdefault(x["p"], len(prompts))
+        blob = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+        if size * 4 // 3 > budget or raw + len(blob) > max_text:
+            kept["dropped_stratified" if is_strat else "dropped_flagged"] += 1
+            continue
+        parts.append(comp.compress((b"," if raw else b"") + blob))
+        size += len(parts[-1])
+        raw += len(blob) + 1
+        kept["stratified" if is_strat else "flagged"] += 1
+    tail = json.dumps(list(prompts), ensure_ascii=False, separators=(",", ":")).encode()
+    parts += [comp.compress(b'],"prompts":' + tail + b"}"), comp.flush()]
+    kept["json_bytes"] = raw + len(tail)
+    return base64.b64encode(b"".join(parts)).decode("ascii"), kept
+
+
+def _summary_row(run: Run, summaries: list[StepSummary], stable: int | None) -> dict[str, Any]:
+    last = run.metrics[-1] if run.metrics else {}
+    best = max(run.evals, key=lambda e: e.get("eval/accuracy", -1), default={})
+    n = sum(s.stats["n"] for s in summaries)
+
+    def total(key: str) -> int:
+        return round(sum(s.stats[key] * s.stats["n"] for s in summaries))
+
+    return {
+        "run": run.name,
+        "status": "done" if run.done else "running / stopped",
+        "last step": last.get("step", max((s.step for s in summaries), default=None)),
+        "reward": last.get("reward"),
+        "accuracy": last.get("accuracy"),
+        "best eval accuracy": best.get("eval/accuracy"),
+        "eval step": best.get("step"),
+        "format >= 0.9 from step": stable,
+        "completions": n,
+        "reflection": total("rate/reflection") / n if n else None,
+        "aha candidates": total("rate/aha"),
+        "mixing": total("rate/mixing") / n if n else None,
+        "repetition": total("rate/repetition") / n if n else None,
+        "loop + truncated": total("rate/loop_truncated"),
+    }
+
+
+def build_report(
+    run_dirs: list[Path],
+    out: Path,
+    *,
+    max_samples_per_step: int = 12,
+    title: str | None = None,
+    max_mb: float = 18.0,
+    max_text_mb: float = 64.0,
+    workers: int = 2,
+    refresh_s: int | None = None,
+    cache: dict | None = None,
+) -> dict[str, Any]:
+    """Write one self-contained HTML report for ``run_dirs`` (overlaid) to ``out``.
+
+    Detectors run on every completion; the sample browser keeps, per step, up to
+    ``max_samples_per_step`` completions stratified by total-reward level plus every flagged one,
+    until the file would pass ``max_mb`` (or the inflated samples ``max_text_mb``).
+    ``refresh_s`` adds a meta refresh (live mode); ``cache`` reuses step summaries across calls.
+    Returns stats: sizes, timings, counts per run.
+    """
+    t0 = time.perf_counter()
+    paths = [Path(p) for p in run_dirs]
+    runs = [load_run(p, n) for p, n in zip(paths, _names(paths), strict=True)]
+    files = [f for r in runs for f in r.step_files]
+    flat = summarize_steps(
+        files, max_samples_per_step=max_samples_per_step, workers=workers, cache=cache
+    )
+    steps, i = [], 0
+    for r in runs:
+        steps.append(flat[i : i + len(r.step_files)])
+        i += len(r.step_files)
+    t_detect = time.perf_counter() - t0
+
+    charts = build_charts(runs, steps)
+    stable = format_stable_steps(runs, steps)
+    summary = [_summary_row(r, s, st) for r, s, st in zip(runs, steps, stable, strict=True)]
+    page = html.Page(
+        title=title or "r1zero report: " + ", ".join(r.name for r in runs),
+        runs=[{"name": r.name, "path": str(r.path), "done": r.done} for r in runs],
+        summary=summary,
+        config_diff=config_diff([r.config for r in runs]) if len(runs) > 1 else [],
+        configs=[(r.name, flatten(r.config)) for r in runs],
+        charts=charts,
+        refresh_s=refresh_s,
+        max_samples_per_step=max_samples_per_step,
+    )
+    skeleton = len(html.render(page).encode())
+    budget = int(max_mb * 1e6) - skeleton - 64_000
+    page.samples_b64, kept = _pack_samples(
+        runs, steps, budget=budget, max_text=int(max_text_mb * 1e6)
+    )
+    page.kept = kept | {"total": sum(s.stats["n"] for ss in steps for s in ss)}
+    text = html.render(page)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)  # a browser reloading mid-build never sees half a page
+    return {
+        "out": str(out),
+        "bytes": len(text.encode()),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "detect_seconds": round(t_detect, 2),
+        "steps": [len(s) for s in steps],
+        "completions": page.kept["total"],
+        "samples_kept": kept["flagged"] + kept["stratified"],
+        "samples": kept,
+        "charts": len(charts),
+        "format_stable_step": stable,
+        "runs": summary,
+    }
