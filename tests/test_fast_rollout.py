@@ -1,0 +1,177 @@
+"""FastEngine against HF generate on a tiny random Qwen2, on CPU (eager path, no graphs)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from r1zero.rollout import get_engine
+from r1zero.rollout.base import SamplingParams
+from r1zero.rollout.fast import ATTENTION_NAME, FastEngine, sample
+from r1zero.rollout.hf import HFGenerateEngine
+
+PAD = 0
+MAX_NEW = 24
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """A tiny model gains nothing from threads, and on a busy machine they spin (10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model() -> Qwen2ForCausalLM:
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=100,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=PAD,
+    )
+    return Qwen2ForCausalLM(config).eval()
+
+
+def left_padded(lengths: list[int], seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, P) random prompts of the given lengths, left-padded with PAD."""
+    g = torch.Generator().manual_seed(seed)
+    P = max(lengths)
+    ids = torch.randint(3, 100, (len(lengths), P), generator=g)
+    mask = (torch.arange(P) >= P - torch.tensor(lengths)[:, None]).long()  # (B, P)
+    return ids.masked_fill(mask == 0, PAD), mask
+
+
+@pytest.fixture(scope="module")
+def prompts() -> tuple[torch.Tensor, torch.Tensor]:
+    return left_padded([9, 4, 6, 1, 7])
+
+
+def greedy(**kw) -> SamplingParams:
+    return SamplingParams(max_new_tokens=MAX_NEW, do_sample=False, pad_token_id=PAD, **kw)
+
+
+def assert_same_batch(a, b) -> None:
+    assert torch.equal(a.completion_ids, b.completion_ids)
+    assert torch.equal(a.completion_mask, b.completion_mask)
+    assert torch.equal(a.truncated, b.truncated)
+
+
+def test_registered_as_fast():
+    assert isinstance(get_engine("fast"), FastEngine)
+
+
+def test_greedy_matches_hf_generate(model, prompts):
+    ids, mask = prompts
+    assert_same_batch(
+        FastEngine().generate(model, ids, mask, greedy()),
+        HFGenerateEngine().generate(model, ids, mask, greedy()),
+    )
+
+
+def test_greedy_with_eos_matches_hf_generate(model, prompts):
+    ids, mask = prompts
+    free = HFGenerateEngine().generate(model, ids, mask, greedy()).completion_ids
+    eos = (int(free[0, 3]), int(free[2, 5]))  # rows 0 and 2 stop early; others may run on
+    ref = HFGenerateEngine().generate(model, ids, mask, greedy(eos_token_ids=eos))
+    out = FastEngine().generate(model, ids, mask, greedy(eos_token_ids=eos))
+    assert ref.truncated.tolist().count(False) >= 2
+    assert_same_batch(out, ref)
+
+
+def test_all_rows_stop_early_trims_like_hf(model, prompts):
+    ids, mask = prompts
+    free = HFGenerateEngine().generate(model, ids, mask, greedy()).completion_ids
+    eos = tuple(int(t) for t in free[:, 2])  # every row stops by its third token
+    ref = HFGenerateEngine().generate(model, ids, mask, greedy(eos_token_ids=eos))
+    out = FastEngine(stop_check_interval=4).generate(model, ids, mask, greedy(eos_token_ids=eos))
+    assert not out.truncated.any() and out.completion_ids.shape[1] <= 3
+    assert_same_batch(out, ref)
+
+
+def test_reused_buffers_give_same_output(model, prompts):
+    ids, mask = prompts
+    engine = FastEngine()
+    long_ids, long_mask = left_padded([12, 3, 8, 11, 2], seed=2)
+    engine.generate(model, long_ids, long_mask, greedy())  # allocates a longer cache first
+    assert_same_batch(
+        engine.generate(model, ids, mask, greedy()),
+        FastEngine().generate(model, ids, mask, greedy()),
+    )
+
+
+def test_sampling_reproducible_with_seeded_generator(model, prompts):
+    ids, mask = prompts
+    params = SamplingParams(max_new_tokens=MAX_NEW, temperature=0.9, top_p=0.95, pad_token_id=PAD)
+    engine = FastEngine()
+    a = engine.generate(model, ids, mask, params, torch.Generator().manual_seed(7))
+    b = FastEngine().generate(model, ids, mask, params, torch.Generator().manual_seed(7))
+    c = engine.generate(model, ids, mask, params, torch.Generator().manual_seed(8))
+    assert torch.equal(a.completion_ids, b.completion_ids)
+    assert not torch.equal(a.completion_ids, c.completion_ids)
+
+
+@pytest.mark.parametrize("kw", [{"top_k": 1}, {"top_p": 1e-4}, {"temperature": 1e-6}])
+def test_degenerate_sampling_equals_greedy(model, prompts, kw):
+    ids, mask = prompts
+    params = SamplingParams(max_new_tokens=MAX_NEW, pad_token_id=PAD, **kw)
+    out = FastEngine().generate(model, ids, mask, params, torch.Generator().manual_seed(3))
+    assert torch.equal(
+        out.completion_ids, FastEngine().generate(model, ids, mask, greedy()).completion_ids
+    )
+
+
+def test_top_k_and_top_p_sample_only_allowed_tokens():
+    probs = torch.tensor([0.05, 0.5, 0.15, 0.3])  # top-2 = {1, 3}, mass 0.8
+    logits = probs.log().expand(4096, 4)  # (B, V)
+    g = torch.Generator().manual_seed(0)
+    for kw in [{"top_k": 2}, {"top_p": 0.75}]:
+        params = SamplingParams(max_new_tokens=1, **kw)
+        tokens = sample(logits, params, g)
+        assert set(tokens.tolist()) == {1, 3}
+        assert abs((tokens == 1).float().mean().item() - 0.5 / 0.8) < 0.04  # renormalised
+    full = sample(logits, SamplingParams(max_new_tokens=1), g)
+    counts = torch.bincount(full, minlength=4).float() / len(full)
+    assert torch.allclose(counts, probs, atol=0.03)  # the exponential race draws from probs
+
+
+def test_ignore_eos_gives_full_length(model, prompts):
+    ids, mask = prompts
+    free = FastEngine().generate(model, ids, mask, greedy()).completion_ids
+    eos = tuple(int(t) for t in free[:, 0])  # every row would stop at once
+    out = FastEngine().generate(model, ids, mask, greedy(eos_token_ids=eos, ignore_eos=True))
+    assert out.completion_ids.shape == (ids.shape[0], MAX_NEW)
+    assert out.completion_mask.all() and out.truncated.all()
+    assert torch.equal(out.completion_ids, free)
+
+
+def test_restores_train_mode_and_attention(model, prompts):
+    ids, mask = prompts
+    model.train()
+    try:
+        FastEngine().generate(model, ids, mask, greedy())
+        assert model.training
+        assert model.config._attn_implementation != ATTENTION_NAME
+    finally:
+        model.eval()
+
+
+def test_peft_wrapped_model_matches_hf_generate(model, prompts):
+    peft = pytest.importorskip("peft")
+    ids, mask = prompts
+    config = peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    wrapped = peft.get_peft_model(model, config).eval()
+    try:
+        assert_same_batch(
+            FastEngine().generate(wrapped, ids, mask, greedy()),
+            HFGenerateEngine().generate(wrapped, ids, mask, greedy()),
+        )
+    finally:
+        wrapped.unload()  # leave the shared fixture model as it was
