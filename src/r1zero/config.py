@@ -428,6 +428,8 @@ def from_dict(raw: dict[str, Any]) -> Config:
         tp = typing.get_type_hints(SECTIONS[sec])[key]
         if key == "scale_rewards" and isinstance(value, bool):  # TRL's older true/false
             value = "group" if value else "none"
+        if key == "resume_from_checkpoint" and isinstance(value, bool):  # --... true (YAML bool)
+            value = "true" if value else None
         setattr(getattr(cfg, sec), key, _coerce(key, value, tp))
         cfg.explicit.add(key)
     _normalise(cfg)
