@@ -58,13 +58,16 @@ def _pack_samples(
     size = raw = 0
     prompts: dict[str, int] = {}
     kept = {"flagged": 0, "stratified": 0, "dropped_flagged": 0, "dropped_stratified": 0}
+    full = False
     for tier, _, _, ri, x in cands:
         is_strat = tier in (TIER_BASE, TIER_SAMPLE)
-        item = {k: v for k, v in x.items() if k not in ("tier", "rank")}
-        item["r"] = ri
-        item["p"] = prompts.setdefault(x["p"], len(prompts))
-        blob = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
-        if size * 4 // 3 > budget or raw + len(blob) > max_text:
+        if not full:
+            item = {k: v for k, v in x.items() if k not in ("tier", "rank")}
+            item["r"] = ri
+            item["p"] = prompts.setdefault(x["p"], len(prompts))
+            blob = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+            full = size * 4 // 3 > budget or raw + len(blob) > max_text
+        if full:  # the budget is spent: drop the rest (they come later in priority order)
             kept["dropped_stratified" if is_strat else "dropped_flagged"] += 1
             continue
         parts.append(comp.compress((b"," if raw else b"") + blob))

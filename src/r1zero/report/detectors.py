@@ -192,7 +192,7 @@ class Repetition:
 def repetition(text: str) -> Repetition:
     # Whitespace tokens (str.split is C-fast); unspaced Chinese gives clause-sized tokens, and a
     # loop without any space is left to the compression ratio.
-    tokens = text[-NGRAM_WINDOW * 24 :].split()[-NGRAM_WINDOW:]
+    tokens = text[-NGRAM_WINDOW * 16 :].split()[-NGRAM_WINDOW:]
     total = len(tokens) - NGRAM_N + 1
     repeat = 0.0
     if total >= NGRAM_MIN:

@@ -26,6 +26,7 @@ _EN = {
     "plan": "Maybe I can combine {a} and {b} first, then use the rest.",
     "reflect": "Wait, let me check that again: {a} {op} {b} = {r}. ",
     "foreign": "这样不对, ",
+    "guess": "\nI think the answer is ",
     "loop": "Let's try {a} {op} {b} = {r}. That is not {t}. ",
 }
 _ZH = {
@@ -34,6 +35,7 @@ _ZH = {
     "plan": "也许可以先把 {a} 和 {b} 组合起来，再用剩下的数字。",
     "reflect": "等等，让我检查一下：{a} {op} {b} = {r}。",
     "foreign": "let me try another way, ",
+    "guess": "\n我认为答案是 ",
     "loop": "我们试试 {a} {op} {b} = {r}。不等于 {t}。",
 }
 _PROMPT = {
@@ -87,7 +89,7 @@ def _completion(rng: random.Random, p: float, lang: str, nums, target, expr, max
         return text.decode("utf-8", errors="ignore"), False, False, True
     think = "".join(parts)
     if not fmt_ok:
-        return think + "\nI think the answer is " + expr, False, False, False
+        return think + t["guess"] + expr, False, False, False
     answer = expr if correct else expr.replace("+", "-", 1) if "+" in expr else expr + " + 1"
     return f"{think}\n</think>\n<answer>{answer}</answer>", True, correct, False
 
@@ -169,7 +171,7 @@ def _metrics(rng, rows, step: int, steps: int, *, num_generations: int, lr: floa
         "num_completions": len(rows),
     }
     out["tokens_per_s"] = (sum(lengths) + 60 * len(rows)) / out["step_time"]
-    return {k: round(v, 6) if isinstance(v, float) else v for k, v in out.items()}
+    return {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in out.items()}
 
 
 def write_synthetic_run(
