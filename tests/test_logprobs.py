@@ -77,6 +77,11 @@ def test_selective_logprobs_no_grad_and_empty():
     assert ent is None
     lp, ent = selective_logprobs(hidden, head, targets, torch.zeros_like(mask), with_entropy=True)
     assert lp.shape == (B, T) and (lp == 0).all() and (ent == 0).all()
+    # nothing to score (e.g. every completion truncated and masked): still on the graph, so
+    # that backward runs (on every rank under DDP), with a zero gradient
+    lp.sum().backward()
+    assert hidden.grad is not None and (hidden.grad == 0).all()
+    assert (head.weight.grad == 0).all()
 
 
 # ---------------------------------------------------------------- through a real model

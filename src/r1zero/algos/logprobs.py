@@ -68,6 +68,18 @@ def selective_logprobs(
             ents.append(_chunk_entropy(hc.detach(), weight, bias, temperature))
     flat = torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
     out = hidden.new_zeros(B, T, dtype=torch.float32).masked_scatter(sel, flat)
+    if not pieces and torch.is_grad_enabled() and hidden.requires_grad:
+        # Nothing to score (every completion masked, e.g. all truncated with
+        # mask_truncated_completions): stay on the graph with a zero gradient, so that
+        # backward, and DDP's gradient sync on every rank, still run.
+        one = _chunk_logprobs(
+            hidden.reshape(-1, hidden.shape[-1])[:1],
+            weight,
+            bias,
+            targets.reshape(-1)[:1],
+            temperature,
+        )
+        out = out + 0.0 * one.sum()
     ent = None
     if with_entropy:
         flat_e = torch.cat(ents) if ents else hidden.new_zeros(0, dtype=torch.float32)
