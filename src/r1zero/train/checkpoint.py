@@ -96,30 +96,62 @@ def save_checkpoint(
             torch.save(resume_state, tmp / RESUME_FILE)
         _fsync_dir(tmp)
         if final.exists():
-            shutil.rmtree(final)
+            _remove(final)
         os.replace(tmp, final)
-    except OSError as e:
+    except Exception as e:  # a full disk surfaces as OSError, SafetensorError or RuntimeError
+        msg = _failure(f"saving checkpoint-{step}", output_dir, e)  # free space before cleanup
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(
-            f"saving checkpoint-{step} to {output_dir} failed ({e.strerror or e}); the previous checkpoint is intact"
-        ) from e
+        raise CheckpointError(msg) from e
     for s, p in checkpoints(output_dir):
         if s != step and resume_state is not None:
             (p / RESUME_FILE).unlink(missing_ok=True)
     if total_limit:
         for _, p in checkpoints(output_dir)[:-total_limit]:
-            shutil.rmtree(p, ignore_errors=True)
+            _remove(p)
     return final
 
 
 def save_final(output_dir: Path, model: torch.nn.Module, tokenizer: Any) -> None:
     """The final model in ``output_dir`` itself; each file lands by rename."""
     tmp = output_dir / ".tmp-final"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tokenizer, tmp)
-    for f in tmp.iterdir():
-        os.replace(f, output_dir / f.name)
-    tmp.rmdir()
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_model(model, tokenizer, tmp)
+        for f in tmp.iterdir():
+            os.replace(f, output_dir / f.name)
+        tmp.rmdir()
+    except Exception as e:
+        msg = _failure("saving the final model", output_dir, e)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(msg) from e
+
+
+def _failure(what: str, output_dir: Path, e: Exception) -> str:
+    """One line: what failed, where, why, the free space, and what is still safe on disk."""
+    if isinstance(e, OSError):
+        why = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+    else:
+        lines = str(e).strip().splitlines()
+        why = f"{type(e).__name__}: {lines[0][:200] if lines else ''}"
+    try:
+        free = f"{shutil.disk_usage(output_dir).free / 2**20:.1f} MiB free there at the time"
+    except OSError:
+        free = "free space unknown"
+    done = checkpoints(output_dir)
+    kept = f"{done[-1][1].name} is intact" if done else "no earlier checkpoint exists"
+    return f"{what} in {output_dir} failed ({why}; {free}); {kept}"
+
+
+def _remove(path: Path) -> None:
+    """Delete a checkpoint folder so that a kill midway never leaves a half-deleted
+    ``checkpoint-<step>``: rename it to a ``.tmp-`` name (atomic), then delete that."""
+    trash = path.with_name(f".tmp-delete-{path.name}")
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.replace(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def clean_temporaries(output_dir: Path) -> None:
