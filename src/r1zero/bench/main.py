@@ -267,8 +267,8 @@ class Bench:
             self.section("rollout", lambda: self.rollout(model))
         if not sections & {"train", "step"}:
             return
-        B.enable_training(model, peft=False)
         ref = B.frozen_copy(model)
+        B.enable_training(model, peft=False)
         opt = M.optimizer(model, cfg)
         if "train" in sections:
             self.section(
