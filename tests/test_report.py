@@ -265,6 +265,20 @@ def test_size_budget_drops_samples_and_says_so(tmp_path):
     assert "were left out" in html
 
 
+def test_report_from_partial_runs(tmp_path):
+    """A run that logged metrics but no completions yet, and one with nothing at all."""
+    run = write_synthetic_run(tmp_path / "r", steps=3, done=False)
+    shutil.rmtree(run / "completions")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    stats = build_report([run, empty], tmp_path / "partial.html")
+    assert stats["steps"] == [0, 0] and stats["samples_kept"] == 0 and stats["charts"] > 5
+    if Path(CHROMIUM).exists():
+        dom, log = _dom(tmp_path / "partial.html", "", tmp_path)
+        assert 'data-ready="1"' in dom and "data-errors" not in dom, log[-2000:]
+        assert 'data-count="0"' in dom
+
+
 def test_watch_rebuilds_until_done(tmp_path):
     run = write_synthetic_run(tmp_path / "r", steps=3, done=False)
     out = tmp_path / "live.html"
