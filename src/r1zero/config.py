@@ -430,6 +430,8 @@ def from_dict(raw: dict[str, Any]) -> Config:
             value = "group" if value else "none"
         if key == "resume_from_checkpoint" and isinstance(value, bool):  # --... true (YAML bool)
             value = "true" if value else None
+        if key == "save_strategy" and value is False:  # YAML 1.1 reads a bare no as false
+            value = "no"
         setattr(getattr(cfg, sec), key, _coerce(key, value, tp))
         cfg.explicit.add(key)
     _normalise(cfg)
