@@ -118,6 +118,9 @@ def experience(batch: RolloutBatch, w: Workload, seed: int) -> Experience:
     g = torch.Generator().manual_seed(seed)
     rewards = torch.randint(0, 3, (n,), generator=g).float()  # like format + equation in {0, 1, 2}
     advantages = ADVANTAGES["grpo"](rewards, w.num_generations, scale_rewards="group")
+    # On the batch's device: accumulate_gradients indexes advantages with a device index
+    # (advantages[mb.index]), which a CPU tensor refuses when the index is on the GPU.
+    advantages = advantages.to(batch.prompt_ids.device)
     return Experience([{}] * n, [""] * n, [""] * n, batch, {"random": rewards}, rewards, advantages)
 
 
