@@ -346,9 +346,10 @@ def test_browser_aha_marker_links_to_its_samples(two_runs, tmp_path):
 def test_browser_draws_every_chart(two_runs, tmp_path):
     dom, log = _dom(two_runs[2], "", tmp_path)
     n_charts = two_runs[3]["charts"]
-    assert len(re.findall(r"<svg width=\"\d", dom)) == n_charts and "data-errors" not in dom, log[
-        -2000:
-    ]
+    assert (
+        len(re.findall(r"<svg width=\"\d+\" height=\"\d+\" role=\"img\"", dom)) == n_charts
+        and "data-errors" not in dom
+    ), log[-2000:]
 
 
 # ---------------------------------------------------------------- scale

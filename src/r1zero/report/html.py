@@ -17,7 +17,7 @@ from r1zero.report.detectors import FLAGS, REFLECTION_JS_PATTERN
 from r1zero.report.load import FAILURES
 from r1zero.report.plots import PALETTE
 
-_PCT_KEYS = {"reflection", "mixing", "repetition", "reward", "accuracy", "best eval accuracy"}
+_PCT_KEYS = {"reflection", "mixing", "repetition", "accuracy", "best eval accuracy"}
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _fmt(key: str, v: Any) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
-        if key in _PCT_KEYS and key not in ("reward",):
+        if key in _PCT_KEYS:
             return f"{100 * v:.1f}%"
         return f"{v:.4g}"
     return escape(str(v))

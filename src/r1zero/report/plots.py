@@ -98,7 +98,7 @@ def build_charts(runs: list[Run], steps: list[list[StepSummary]]) -> list[dict[s
                     color, dash = _style(ri, si, n)
                     chart["series"].append({
                         "label": label if n == 1 else f"{run.name} · {label}", "color": color,
-                        "dash": dash, "dots": key.startswith("eval/"), "points": pts,
+                        "dash": dash, "dots": key.startswith("eval/"), "points": pts, "shape": "os^"[si % 3],
                     })  # fmt: skip
             if title == "Format rate" and stable[ri] is not None:
                 chart["vlines"].append(

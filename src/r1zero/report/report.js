@@ -69,7 +69,7 @@
       if (!ser.dots && ser.points.length > 1) s.push('<path d="' + d + '" stroke="' + ser.color + '"' + dash + ' class="ln"/>');
       if (ser.dots || ser.points.length === 1) {
         ser.points.forEach(function (p) {
-          if (p[1] !== null) s.push('<circle cx="' + X(p[0]) + '" cy="' + Y(p[1]) + '" r="3.5" fill="' + ser.color + '"/>');
+          if (p[1] !== null) s.push(dot(ser.shape, X(p[0]), Y(p[1]), ser.color));
         });
       }
     });
@@ -83,11 +83,17 @@
     });
     s.push('<line class="hover" y1="' + m.t + '" y2="' + (H - m.b) + '" visibility="hidden"/></svg>');
     var legend = c.series.map(function (ser) {
-      var st = "border-top-color:" + ser.color + (ser.dash ? ";border-top-style:dashed" : "") + (ser.dots ? ";border-top-style:dotted" : "");
+      if (ser.dots) return '<span><svg width="12" height="10">' + dot(ser.shape, 6, 5, ser.color) + "</svg> " + esc(ser.label) + "</span>";
+      var st = "border-top-color:" + ser.color + (ser.dash ? ";border-top-style:dashed" : "");
       return '<span><i style="' + st + '"></i>' + esc(ser.label) + "</span>";
     }).join("");
     el.innerHTML = head + s.join("") + '<div class="legend">' + legend + '</div><div class="tip" hidden></div>';
     hover(el, c, X, x0, x1, m, W);
+  }
+  function dot(shape, x, y, color) {
+    if (shape === "s") return '<rect x="' + (x - 3.5) + '" y="' + (y - 3.5) + '" width="7" height="7" fill="' + color + '"/>';
+    if (shape === "^") return '<path d="M' + x + " " + (y - 4.5) + "L" + (x + 4) + " " + (y + 3) + "L" + (x - 4) + " " + (y + 3) + 'Z" fill="' + color + '"/>';
+    return '<circle cx="' + x + '" cy="' + y + '" r="3.5" fill="' + color + '"/>';
   }
   function nearest(points, x) {
     var lo = 0, hi = points.length - 1;
