@@ -37,7 +37,7 @@ from r1zero.config import ModelConfig
 from r1zero.rollout import get_engine
 from r1zero.train.experience import Policy
 
-SECTIONS = ("rollout", "train", "step", "lora", "trl")
+SECTIONS = ("rollout", "train", "step", "head", "lora", "trl")
 QUICK = M.Workload(prompts=2, num_generations=4, prompt_len=12, completion_len=8)
 
 
@@ -343,6 +343,12 @@ class Bench:
         if sections & {"rollout", "train", "step"}:
             self.full_finetune(sections)
             free(self.device)
+        if "head" in sections:
+            chunk = M.grpo_config(self.w).logprob_chunk_size
+            self.section(
+                "head",
+                lambda: M.head_cost(self.shape, self.w, device=self.device, chunk_size=chunk),
+            )
         if "lora" in sections:
             self.section("lora", self.lora)
         if "trl" in sections:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from r1zero.algos import ADVANTAGES
+from r1zero.algos import ADVANTAGES, selective_logprobs
 from r1zero.config import Config, GRPOConfig
 from r1zero.rollout import RolloutBatch, RolloutEngine, SamplingParams, get_engine
 from r1zero.train.experience import Experience, Policy
@@ -228,4 +228,38 @@ def grpo_step(
         "loss": metrics["loss"],
         "kl": metrics.get("kl"),
         "grad_norm": metrics["grad_norm"],
+    }
+
+
+def head_cost(shape: dict, w: Workload, *, device, chunk_size: int, repeats: int = 3) -> dict:
+    """The LM-head part of one optimizer step alone: ``selective_logprobs`` over every
+    completion token, forward + backward (with entropy, as the update) and forward only (as
+    the reference logprobs). Hidden states are random, the head has the shape's size."""
+    n, H, V = w.sequences * w.completion_len, shape["hidden_size"], shape["vocab_size"]
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    head = torch.nn.Linear(H, V, bias=False, device=device, dtype=dtype)
+    hidden = torch.randn(1, n, H, device=device, dtype=dtype, requires_grad=True)
+    targets = torch.randint(0, V, (1, n), device=device)
+    mask = torch.ones_like(targets)
+
+    def train() -> None:
+        lp, _ = selective_logprobs(
+            hidden, head, targets, mask, chunk_size=chunk_size, with_entropy=True
+        )
+        lp.sum().backward()
+
+    def ref() -> None:
+        with torch.no_grad():
+            selective_logprobs(hidden, head, targets, mask, chunk_size=chunk_size)
+
+    train(), ref()  # warm-up
+    t_train = statistics.median(timed(train, device)[1] for _ in range(repeats))
+    t_ref = statistics.median(timed(ref, device)[1] for _ in range(repeats))
+    matmul_s = 3 * 2 * n * H * V / 790e12  # fwd + 2 bwd products at a measured H100 rate
+    return {
+        "tokens": n,
+        "chunk_size": chunk_size,
+        "fwd_bwd_s": t_train,
+        "fwd_only_s": t_ref,
+        "matmul_floor_fwd_bwd_s": matmul_s,
     }

@@ -73,6 +73,11 @@ def table_lines(r: dict) -> list[str]:
             lines.append(
                 f"| {label} | {_f(s.get('step_s'), '.2f')} s | rollout {_f(s.get('rollout_s'), '.2f')} + logprobs {_f(s.get('logprobs_s'), '.2f')} + update {_f(s.get('update_s'), '.2f')}; peak {_f(s.get('peak_gib'), '.1f')} GiB; micro {s.get('micro_batch')} |"
             )
+    hd = r.get("head")
+    if hd:
+        lines.append(
+            f"| LM head alone, {hd['tokens']} tokens | {hd['fwd_bwd_s']:.2f} s fwd+bwd | {hd['fwd_only_s']:.2f} s fwd only (ref logprobs); its 3 matmuls need {hd['matmul_floor_fwd_bwd_s']:.2f} s |"
+        )
     t = r.get("trl")
     if t:
         lines.append(
