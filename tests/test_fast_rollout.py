@@ -68,10 +68,11 @@ def test_registered_as_fast():
     assert isinstance(get_engine("fast"), FastEngine)
 
 
-def test_greedy_matches_hf_generate(model, prompts):
+@pytest.mark.parametrize("window", [128, 8])  # 8: attention windows grow during decode
+def test_greedy_matches_hf_generate(model, prompts, window):
     ids, mask = prompts
     assert_same_batch(
-        FastEngine().generate(model, ids, mask, greedy()),
+        FastEngine(cache_len_multiple=window).generate(model, ids, mask, greedy()),
         HFGenerateEngine().generate(model, ids, mask, greedy()),
     )
 

@@ -12,11 +12,12 @@ the training model's weights (no copy, no reload), PEFT-wrapped or not. Departur
 exponential race ``argmax(p / E)``, ``E ~ Exp(1)``, which draws from ``p`` without a multinomial.
 
 Limits: full-attention decoder-only models (no sliding-window layers, no logit soft-capping);
-the cache never shrinks, so one long call makes later short calls attend over the longer cache.
+the cache never shrinks (a long call keeps its memory for later calls).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -37,23 +38,26 @@ def static_cache_attention(
     query: torch.Tensor,  # (B, H, T, D)
     key: torch.Tensor,  # (B, Hkv, L, D) the whole static cache
     value: torch.Tensor,  # (B, Hkv, L, D)
-    attention_mask: torch.Tensor,  # (B, 1, T, L) bool, True = attend
+    attention_mask: torch.Tensor,  # (B, 1, T, W) bool, True = attend; W <= L
     scaling: float | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """SDPA over the static cache; returns (B, T, H, D) like HF's attention functions.
+    """SDPA over the first W cache slots; returns (B, T, H, D) like HF's attention functions.
 
+    The mask's length W is the attention window: slots from W on are not written yet, so they
+    are neither read nor masked, and attention costs what the sequences hold, not the cache size.
     In decode (T == 1) the G = H / Hkv query heads of a KV group share the group's keys and the
     row's mask, so (B, H, 1, D) is viewed as (B, Hkv, G, D): G "query positions" per KV head.
     SDPA then reads each cached key once, where repeat_kv would copy the cache G times.
     """
     B, H, T, D = query.shape
-    Hkv = key.shape[1]
+    Hkv, W = key.shape[1], attention_mask.shape[-1]
+    key, value = key[:, :, :W], value[:, :, :W]  # (B, Hkv, W, D) views
     if T == 1:
         q = query.view(B, Hkv, H // Hkv, D)  # (B, Hkv, G, D)
         out = F.scaled_dot_product_attention(q, key, value, attn_mask=attention_mask, scale=scaling)
         return out.reshape(B, 1, H, D), None
-    key = key.repeat_interleave(H // Hkv, dim=1)  # (B, H, L, D): prefill is compute-bound anyway
+    key = key.repeat_interleave(H // Hkv, dim=1)  # (B, H, W, D): prefill is compute-bound anyway
     value = value.repeat_interleave(H // Hkv, dim=1)
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=scaling)
     return out.transpose(1, 2).contiguous(), None
@@ -117,15 +121,11 @@ def forward_last(model, cache, input_ids, position_ids, mask) -> torch.Tensor:
 
 def prefill(model, cache, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
     """Run the left-padded prompts (B, P) into cache slots [0, P); returns (B, V) next-token logits."""
-    B, P = prompt_ids.shape
-    L = cache.get_max_length()
-    real = prompt_mask.bool()  # (B, P)
+    P = prompt_ids.shape[1]
     position_ids = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, P) as HF generate
-    q = torch.arange(P, device=prompt_ids.device)[:, None]  # (P, 1)
-    k = torch.arange(L, device=prompt_ids.device)[None, :]  # (1, L)
-    key_real = F.pad(real, (0, L - P))  # (B, L)
+    eye = torch.eye(P, dtype=torch.bool, device=prompt_ids.device)  # (P, P)
     # Pad queries attend to themselves only: no all-masked softmax row, so no NaN in their K/V.
-    mask = ((k <= q) & key_real[:, None, :]) | (k == q)  # (B, P, L)
+    mask = (eye.cumsum(0).bool() & prompt_mask.bool()[:, None, :]) | eye  # (B, P, P) causal
     return forward_last(model, cache, prompt_ids, position_ids, mask[:, None])
 
 
@@ -147,7 +147,7 @@ class DecodeState:
         long = functools.partial(torch.zeros, dtype=torch.long, device=device)
         return cls(
             token=long(B, 1),
-            step=long(1) + 1,  # valid indices even for the warm-up steps before the first load
+            step=long(1),
             start=long(1),
             prompt_lens=long(B, 1),
             key_mask=torch.ones(B, L, dtype=torch.bool, device=device),
@@ -156,15 +156,21 @@ class DecodeState:
             out=long(B, L),
         )
 
+    def rewind(self) -> None:
+        """Back to slot 0 with nothing masked: warm-up steps then stay in bounds and NaN-free."""
+        self.step.fill_(1)
+        self.start.zero_()
+        self.key_mask.fill_(True)
+        self.done.zero_()
+
     def load(self, prompt_mask: torch.Tensor, first: torch.Tensor, eos: torch.Tensor | None):
         """Start from a prefill: (B, P) prompt mask and the (B,) first sampled tokens."""
         P = prompt_mask.shape[1]
-        self.token.copy_(first[:, None])
-        self.step.fill_(1)
+        self.rewind()
         self.start.fill_(P)
-        self.prompt_lens.copy_(prompt_mask.sum(-1, keepdim=True))
-        self.key_mask.fill_(True)
         self.key_mask[:, :P].copy_(prompt_mask.bool())
+        self.prompt_lens.copy_(prompt_mask.sum(-1, keepdim=True))
+        self.token.copy_(first[:, None])
         self.done.copy_(is_eos(first, eos))
         self.out[:, 0].copy_(first)
 
@@ -176,12 +182,24 @@ def is_eos(token: torch.Tensor, eos: torch.Tensor | None) -> torch.Tensor:
     return (token[:, None] == eos).any(-1)
 
 
-def decode_one_token(model, cache, s: DecodeState, params: SamplingParams, eos, generator) -> None:
-    """Feed ``s.token``, sample the next one into ``s.out[:, s.step]``; no host sync."""
+def decode_one_token(
+    forward: Callable[..., torch.Tensor],
+    s: DecodeState,
+    *,
+    params: SamplingParams,
+    eos: torch.Tensor | None,
+    generator: torch.Generator,
+    window: int,
+) -> None:
+    """Feed ``s.token``, sample the next one into ``s.out[:, s.step]``; no host sync.
+
+    ``forward(input_ids, position_ids, mask) -> (B, V) logits`` is the (compiled) model step;
+    attention reads the first ``window`` cache slots, which must hold the current slot.
+    """
     slot = s.start + s.step - 1  # (1,) cache slot that s.token's K/V go to
     position_ids = s.prompt_lens + s.step - 1  # (B, 1)
-    mask = (s.key_mask & (s.slots <= slot))[:, None, None, :]  # (B, 1, 1, L)
-    logits = forward_last(model, cache, s.token, position_ids, mask)  # (B, V)
+    mask = (s.key_mask[:, :window] & (s.slots[:window] <= slot))[:, None, None, :]  # (B, 1, 1, W)
+    logits = forward(s.token, position_ids, mask)  # (B, V)
     token = sample(logits, params, generator).masked_fill(s.done, params.pad_token_id)  # (B,)
     s.done |= is_eos(token, eos)
     s.out.index_copy_(1, s.step, token[:, None])
@@ -194,8 +212,13 @@ def decode_n_tokens(step: Callable[[], None], n: int) -> None:
         step()
 
 
-def capture_cuda_graph(fn: Callable[[], None], generator: torch.Generator) -> Callable[[], None]:
-    """Warm ``fn`` up on a side stream (compilation, cuBLAS handles), record it once; -> replay."""
+def capture_cuda_graph(fn, generator: torch.Generator, pool, rewind) -> Callable[[], None]:
+    """Warm ``fn`` up on a side stream (compilation, cuBLAS handles), record it once; -> replay.
+
+    ``rewind()`` puts the buffers that the warm-up dirties back in bounds. Graphs may share
+    ``pool``: each one's temporaries die within its replay, and replays never overlap.
+    """
+    rewind()
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -203,7 +226,7 @@ def capture_cuda_graph(fn: Callable[[], None], generator: torch.Generator) -> Ca
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
     graph.register_generator_state(generator)  # replays draw fresh numbers from our generator
-    with torch.cuda.graph(graph):
+    with torch.cuda.graph(graph, pool=pool):
         fn()
     return graph.replay
 
@@ -231,9 +254,9 @@ class FastEngine:
         self.compile, self.cuda_graph = compile, cuda_graph
         self.stop_check_interval = stop_check_interval
         self.cache_len_multiple = cache_len_multiple
-        self._compiled_step = None
+        self._compiled_forward = None
         self._cache = self._state = self._generator = self._cache_key = None
-        self._decoder_key = self._decoder = self._decoder_eos = None
+        self._decoder_key = self._decoders = self._decoder_eos = None
 
     @torch.no_grad()
     def generate(
@@ -267,14 +290,15 @@ class FastEngine:
         n = self.stop_check_interval
         cache, state = self._buffers(model, B, P + params.max_new_tokens + n, prompt_ids.device)
         self._seed(generator, prompt_ids.device)
-        decode_n = self._decoder_for(model, cache, state, params)  # may warm up: before reset
+        decoders = self._decoders_for(model, cache, state, params)  # may warm up: before reset
         cache.reset()
         logits = prefill(model, cache, prompt_ids, prompt_mask)  # (B, V)
         eos = self._decoder_eos
         state.load(prompt_mask, sample(logits, params, self._generator), eos)
         generated = 1
         while generated < params.max_new_tokens:
-            decode_n()
+            last_slot = P + generated + n - 2  # the slot of the last token this round feeds
+            decoders[self._window(last_slot + 1)]()  # n tokens: one graph replay on CUDA
             generated += n
             if eos is not None and bool(state.done.all()):  # the host sync, every n tokens
                 break
@@ -287,7 +311,7 @@ class FastEngine:
         cache_key = (id(config), dtype, device, B)
         if cache_key == self._cache_key and self._state.out.shape[1] >= needed:
             return self._cache, self._state
-        self._cache = self._state = self._decoder = self._decoder_key = None  # free first
+        self._cache = self._state = self._decoders = self._decoder_key = None  # free first
         L = -(-needed // self.cache_len_multiple) * self.cache_len_multiple
         if "sliding_attention" in (getattr(config, "layer_types", None) or []):
             raise NotImplementedError("FastEngine supports full-attention models only")
@@ -309,29 +333,46 @@ class FastEngine:
         seed = torch.randint(0, 2**62, (1,), generator=generator, device=src).item()
         self._generator.manual_seed(seed)
 
-    def _decoder_for(self, model, cache, state, params) -> Callable[[], None]:
-        """A callable that decodes ``stop_check_interval`` tokens: a graph replay on CUDA."""
+    def _window(self, slots: int) -> int:
+        return -(-slots // self.cache_len_multiple) * self.cache_len_multiple
+
+    def _decoders_for(self, model, cache, state, params) -> dict[int, Callable[[], None]]:
+        """Attention window -> a callable that decodes ``stop_check_interval`` tokens."""
         on_cuda = state.out.is_cuda
         use_graph = on_cuda if self.cuda_graph is None else self.cuda_graph
         weights = model.get_input_embeddings().weight
-        key = (id(model), weights.data_ptr(), id(cache), params, use_graph)
+        sampler = dataclasses.replace(params, max_new_tokens=0)  # graphs serve any length
+        key = (id(model), weights.data_ptr(), id(cache), sampler, use_graph)
         if key == self._decoder_key:
-            return self._decoder
+            return self._decoders
+        self._decoders = None  # free the old graphs first
         eos = None
         if params.eos_token_ids and not params.ignore_eos:
             eos = torch.tensor(params.eos_token_ids, device=state.out.device)
-        step_fn = self._step_fn(on_cuda)
-        step = functools.partial(step_fn, model, cache, state, params, eos, self._generator)
-        decode_n = functools.partial(decode_n_tokens, step, self.stop_check_interval)
+        forward = functools.partial(self._forward_fn(on_cuda), model, cache)
+        step = functools.partial(
+            decode_one_token, forward, state, params=params, eos=eos, generator=self._generator
+        )
+        n, L = self.stop_check_interval, state.out.shape[1]
+        decoders = {
+            w: functools.partial(decode_n_tokens, functools.partial(step, window=w), n)
+            for w in range(self.cache_len_multiple, L + 1, self.cache_len_multiple)
+        }
         if use_graph:
-            decode_n = capture_cuda_graph(decode_n, self._generator)
-        self._decoder_key, self._decoder, self._decoder_eos = key, decode_n, eos
-        return decode_n
+            pool, gen = torch.cuda.graph_pool_handle(), self._generator
 
-    def _step_fn(self, on_cuda: bool):
-        use_compile = on_cuda if self.compile is None else self.compile
-        if not use_compile:
-            return decode_one_token
-        if self._compiled_step is None:
-            self._compiled_step = torch.compile(decode_one_token, dynamic=False)
-        return self._compiled_step
+            def rewind():
+                cache.reset()
+                state.rewind()
+
+            decoders = {w: capture_cuda_graph(f, gen, pool, rewind) for w, f in decoders.items()}
+        self._decoder_key, self._decoders, self._decoder_eos = key, decoders, eos
+        return decoders
+
+    def _forward_fn(self, on_cuda: bool) -> Callable[..., torch.Tensor]:
+        """The model step, compiled once per engine and shared by every batch size and sampler."""
+        if not (on_cuda if self.compile is None else self.compile):
+            return forward_last
+        if self._compiled_forward is None:
+            self._compiled_forward = torch.compile(forward_last, dynamic=True)
+        return self._compiled_forward
