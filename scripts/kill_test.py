@@ -12,7 +12,9 @@ Trains a fast random-init Qwen2 (hidden 32, 2 layers) on 200 generated problems 
 - ``checkpoint``: the moment ``.tmp-checkpoint-<step>`` appears on disk, plus 0-20 ms;
 - ``mid_prune``: the child deletes one file of the old checkpoint it is pruning, then
   SIGKILLs itself (a kill inside ``shutil.rmtree``, too short to hit from outside);
-- ``after_final``: the child SIGKILLs itself after the final model is written, before ``done``.
+- ``after_final``: the child SIGKILLs itself after the final model is written (before the
+  final evaluation and ``done``); ``closing``: after the final evaluation is logged and the
+  logger closed, before ``done``.
 
 The killed run's child is ``python scripts/kill_test.py --child PHASE_FILE -- train ...``:
 ``r1zero.cli.main`` with hooks that record the phase (rollout, optimizer, checkpoint, ...)
@@ -103,14 +105,18 @@ def varied_reward(completions: list[Any], **kwargs: Any) -> list[float]:
     return [(sum(map(ord, str(c))) % 7) / 6 for c in completions]
 
 
-def train_args(model: Path, data: Path, out: Path, max_steps: int) -> list[str]:
-    """``r1zero train`` options shared by every run of this test."""
+def train_args(
+    model: Path, data: Path, out: Path, max_steps: int, eval_num_samples: int = 4
+) -> list[str]:
+    """``r1zero train`` options shared by every run of this test; a small held-out
+    evaluation at steps 0, 4, 8, ... and at the end tests the eval files' resume path."""
     return [
         "train",
         "--model_name_or_path", str(model),
         "--dataset_id_or_path", str(data),
         "--num_samples", "200",
-        "--eval_num_samples", "0",
+        "--eval_num_samples", str(eval_num_samples),
+        "--eval_steps", "4",
         "--max_completion_length", "16",
         "--per_device_train_batch_size", "2",
         "--num_generations", "4",
@@ -156,7 +162,7 @@ def _child(phase_file: str, argv: list[str]) -> None:
             if phase == "optimizer":
                 st["done"] += 1
                 mark(after, st["step"] - 1)
-            elif phase == "final" and self_kill == "after_final":
+            elif (phase, self_kill) in (("final", "after_final"), ("closing", "closing")):
                 os.kill(os.getpid(), signal.SIGKILL)
             else:
                 mark(after, st["step"] if phase != "checkpoint" else None)
@@ -191,6 +197,7 @@ def _child(phase_file: str, argv: list[str]) -> None:
     hook(step_mod, "optimizer_step", "optimizer")
     hook(ckpt, "save_checkpoint", "checkpoint")
     hook(ckpt, "save_final", "final", after="closing")
+    hook(logs.RunLogger, "close", "closing")
     shutil.rmtree = rmtree
     mark("startup", 0)
     sys.argv = ["r1zero", *argv]
@@ -237,10 +244,12 @@ def _unreadable(out: Path) -> list[str]:
 
 
 def _kill_plan(kills: int, rng: random.Random) -> list[str]:
-    """Modes for each kill: the triggered ones shuffled, one mid_prune, after_final last."""
-    body = [TRIGGERED[i % len(TRIGGERED)] for i in range(kills - 2)]
+    """Modes for each kill: rollout of step 1 (before any checkpoint), the triggered ones
+    shuffled with one mid_prune in the middle, then after_final and closing."""
+    body = [TRIGGERED[i % len(TRIGGERED)] for i in range(kills - 4)]
     rng.shuffle(body)
-    return [*body[: len(body) // 2], "mid_prune", *body[len(body) // 2 :], "after_final"]
+    half = len(body) // 2
+    return ["rollout", *body[:half], "mid_prune", *body[half:], "after_final", "closing"]
 
 
 def _wait_and_kill(
@@ -299,12 +308,12 @@ def _kill_series(
         mode = plan[len(records)]
         if mode == "mid_prune" and len(before) < 2:
             mode = rng.choice(TRIGGERED)  # nothing to prune yet
-        if done_steps >= max_steps:
+        if done_steps >= max_steps and mode not in ("after_final", "closing"):
             mode = "after_final"
-        left = max(1, kills - len(records) - 1)
+        left = max(1, kills - len(records) - 2)
         pace = max(0.0, (max_steps - done_steps) / left - 0.15)
         target = min(max_steps, done_steps + 1 + int(pace) + (rng.random() < pace % 1))
-        if mode == "mid_prune":
+        if mode == "mid_prune" or first:
             target = done_steps + 1
         phase_file.write_text("startup 0 0")
         cmd = [sys.executable, str(HERE), "--child", str(phase_file), "--"]
@@ -312,10 +321,11 @@ def _kill_series(
         if not first:
             args += ["--resume_from_checkpoint", "true"]
         first = False
-        child_env = {**env, "KILL_TEST_SELF": mode if mode in ("mid_prune", "after_final") else ""}
+        self_kill = mode in ("mid_prune", "after_final", "closing")
+        child_env = {**env, "KILL_TEST_SELF": mode if self_kill else ""}
         proc = subprocess.Popen(cmd + args, env=child_env, stdout=run_log, stderr=run_log)
         steps = [r.get("step_time", 1.0) for r in _metrics(out)] or [1.0]
-        if mode in ("mid_prune", "after_final"):
+        if self_kill:
             proc.wait()
             phase = _read_phase(phase_file)[0] if proc.returncode == -signal.SIGKILL else None
         else:
@@ -519,15 +529,15 @@ def main(argv: list[str] | None = None) -> int:
         _child(argv[1], argv[3:])  # --child PHASE_FILE -- train ...
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kills", type=int, default=20, help="SIGKILLs to deliver (>= 3).")
+    ap.add_argument("--kills", type=int, default=20, help="SIGKILLs to deliver (>= 5).")
     ap.add_argument("--max_steps", type=int, default=12, help="Optimizer steps of the run.")
     ap.add_argument("--seed", type=int, default=0, help="Seeds kill moments and the model.")
     ap.add_argument("--model", type=Path, help="Model folder (default: a random-init tiny Qwen2).")
     ap.add_argument("--workdir", type=Path, help="Keep the runs here (default: a temp folder).")
     ap.add_argument("--json", type=Path, help="Write the summary JSON here.")
     a = ap.parse_args(argv)
-    if a.kills < 3:
-        ap.error("--kills must be at least 3")
+    if a.kills < 5:
+        ap.error("--kills must be at least 5")
     with tempfile.TemporaryDirectory(prefix="kill-test-") as tmp:
         s = run_kill_test(
             a.workdir or Path(tmp), kills=a.kills, max_steps=a.max_steps, seed=a.seed, model=a.model

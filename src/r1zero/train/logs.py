@@ -54,21 +54,27 @@ class RunLogger:
             self.backends.append(("wandb", wandb))
 
     def _truncate_after(self, step: int) -> None:
-        """On resume, forget what the interrupted run logged after its checkpoint."""
+        """On resume, forget what the interrupted run logged after its checkpoint (and a
+        line cut short by the kill). Eval rows kept at the resume step are remembered: the
+        loop evaluates again there (step 0, or the last step) and must not log them twice."""
+        self._kept_evals: set[int] = set()
         if self.metrics_path.exists():
             keep = [
                 ln
                 for ln in self.metrics_path.read_text().splitlines()
                 if ln.strip() and _step_of(ln) is not None and _step_of(ln) <= step
             ]
+            self._kept_evals = {_step_of(ln) for ln in keep if '"eval/' in ln}
             tmp = self.metrics_path.with_suffix(".tmp")
             tmp.write_text("".join(ln + "\n" for ln in keep))
             tmp.replace(self.metrics_path)
-        for f in (self.dir / "completions").glob("step-*.jsonl.gz"):
-            if int(f.name[5:11]) > step:
+        for f in (self.dir / "completions").glob("step-*.jsonl.*"):
+            if f.suffix == ".tmp" or int(f.name[5:11]) > step:
                 f.unlink()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
+        if step in self._kept_evals and all(k.startswith("eval/") for k in metrics):
+            return  # logged before the interruption; the cached eval file gives the same row
         row = {"step": step, **{k: _round(v) for k, v in metrics.items()}}
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
