@@ -1,15 +1,13 @@
 """Fast rollout: static KV cache, batched prefill, CUDA-graphed decode, sampling on the GPU.
 
-``generate`` = ``prefill`` (one forward over the left-padded prompts into a preallocated
-transformers ``StaticCache``) + ``decode_n_tokens`` (``stop_check_interval`` one-token steps,
-recorded once in a CUDA graph and replayed) until every row has hit EOS or ``max_new_tokens``.
-The one place the host waits on the device is the "all rows done?" check between replays.
-
-Modeled on gpt-fast's ``generate.py``, but it calls the HF model's own forward, so it samples from
-the training model's weights (no copy, no reload), PEFT-wrapped or not. Departures from HF
-``generate``: attention runs through :func:`static_cache_attention` (registered with transformers'
-``AttentionInterface`` and switched on only for the duration of a call), and sampling is the
-exponential race ``argmax(p / E)``, ``E ~ Exp(1)``, which draws from ``p`` without a multinomial.
+``generate`` = ``prefill`` (the left-padded prompts into a preallocated transformers
+``StaticCache``) + ``decode_n_tokens`` (``stop_check_interval`` one-token steps, recorded once in
+a CUDA graph per attention window, then replayed) until every row has hit EOS or
+``max_new_tokens``. The host waits on the device only for the "all rows done?" check per replay.
+Like gpt-fast's ``generate.py``, but through the HF model's own forward, so it samples from the
+training model's weights (no copy, no reload), PEFT-wrapped or not. Departures from HF
+``generate``: attention runs through :func:`static_cache_attention` (switched on for the
+duration of a call), and sampling is the exponential race ``argmax(p / E)``, ``E ~ Exp(1)``.
 
 Limits: full-attention decoder-only models (no sliding-window layers, no logit soft-capping);
 the cache never shrinks (a long call keeps its memory for later calls).
@@ -232,6 +230,10 @@ def capture_cuda_graph(fn, generator: torch.Generator, pool, rewind) -> Callable
 
 
 # ----------------------------------------------------------------------------- engine
+def round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
 class FastEngine:
     """Static-cache rollout engine; buffers and the decode graph persist across calls.
 
@@ -298,7 +300,7 @@ class FastEngine:
         generated = 1
         while generated < params.max_new_tokens:
             last_slot = P + generated + n - 2  # the slot of the last token this round feeds
-            decoders[self._window(last_slot + 1)]()  # n tokens: one graph replay on CUDA
+            decoders[round_up(last_slot + 1, self.cache_len_multiple)]()  # one graph replay
             generated += n
             if eos is not None and bool(state.done.all()):  # the host sync, every n tokens
                 break
@@ -312,7 +314,7 @@ class FastEngine:
         if cache_key == self._cache_key and self._state.out.shape[1] >= needed:
             return self._cache, self._state
         self._cache = self._state = self._decoders = self._decoder_key = None  # free first
-        L = -(-needed // self.cache_len_multiple) * self.cache_len_multiple
+        L = round_up(needed, self.cache_len_multiple)
         if "sliding_attention" in (getattr(config, "layer_types", None) or []):
             raise NotImplementedError("FastEngine supports full-attention models only")
         head_dim = (
@@ -332,9 +334,6 @@ class FastEngine:
         src = generator.device if generator is not None else "cpu"
         seed = torch.randint(0, 2**62, (1,), generator=generator, device=src).item()
         self._generator.manual_seed(seed)
-
-    def _window(self, slots: int) -> int:
-        return -(-slots // self.cache_len_multiple) * self.cache_len_multiple
 
     def _decoders_for(self, model, cache, state, params) -> dict[int, Callable[[], None]]:
         """Attention window -> a callable that decodes ``stop_check_interval`` tokens."""
