@@ -281,6 +281,16 @@ class Bench:
                 lambda: self.steps(self.policy(model, engine, ref), opt, cfg, self.micro(), engine),
             )
 
+    def head(self, chunk: int) -> dict:
+        from r1zero.bench.fused_head import fused_selective_logprobs
+
+        out = M.head_cost(self.shape, self.w, device=self.device, chunk_size=chunk)
+        free(self.device)
+        fused = M.head_cost(
+            self.shape, self.w, device=self.device, chunk_size=chunk, impl=fused_selective_logprobs
+        )
+        return out | {"fused_candidate": fused}
+
     def lora(self) -> dict:
         cfg = M.grpo_config(self.w)
         base = B.build_model(self.shape, self.device, self.dtype(), seed=self.args.seed)
@@ -347,7 +357,7 @@ class Bench:
             chunk = M.grpo_config(self.w).logprob_chunk_size
             self.section(
                 "head",
-                lambda: M.head_cost(self.shape, self.w, device=self.device, chunk_size=chunk),
+                lambda: self.head(chunk),
             )
         if "lora" in sections:
             self.section("lora", self.lora)

@@ -231,7 +231,9 @@ def grpo_step(
     }
 
 
-def head_cost(shape: dict, w: Workload, *, device, chunk_size: int, repeats: int = 3) -> dict:
+def head_cost(
+    shape: dict, w: Workload, *, device, chunk_size: int, repeats: int = 3, impl=selective_logprobs
+) -> dict:
     """The LM-head part of one optimizer step alone: ``selective_logprobs`` over every
     completion token, forward + backward (with entropy, as the update) and forward only (as
     the reference logprobs). Hidden states are random, the head has the shape's size."""
@@ -243,14 +245,12 @@ def head_cost(shape: dict, w: Workload, *, device, chunk_size: int, repeats: int
     mask = torch.ones_like(targets)
 
     def train() -> None:
-        lp, _ = selective_logprobs(
-            hidden, head, targets, mask, chunk_size=chunk_size, with_entropy=True
-        )
+        lp, _ = impl(hidden, head, targets, mask, chunk_size=chunk_size, with_entropy=True)
         lp.sum().backward()
 
     def ref() -> None:
         with torch.no_grad():
-            selective_logprobs(hidden, head, targets, mask, chunk_size=chunk_size)
+            impl(hidden, head, targets, mask, chunk_size=chunk_size)
 
     train(), ref()  # warm-up
     t_train = statistics.median(timed(train, device)[1] for _ in range(repeats))

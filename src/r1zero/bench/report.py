@@ -78,6 +78,11 @@ def table_lines(r: dict) -> list[str]:
         lines.append(
             f"| LM head alone, {hd['tokens']} tokens | {hd['fwd_bwd_s']:.2f} s fwd+bwd | {hd['fwd_only_s']:.2f} s fwd only (ref logprobs); its 3 matmuls need {hd['matmul_floor_fwd_bwd_s']:.2f} s |"
         )
+    fc = (hd or {}).get("fused_candidate")
+    if fc:
+        lines.append(
+            f"| LM head, fused candidate | {fc['fwd_bwd_s']:.2f} s fwd+bwd | {fc['fwd_only_s']:.2f} s fwd only (bench/fused_head.py) |"
+        )
     t = r.get("trl")
     if t:
         lines.append(
