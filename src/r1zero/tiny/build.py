@@ -30,9 +30,9 @@ import torch
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from r1zero.task import countdown
-from r1zero.task.prompts import TEMPLATES, messages
+from r1zero.task.prompts import TEMPLATES, PromptTemplate, messages
 from r1zero.tiny import tokenizer as tiny_tok
-from r1zero.tiny.traces import TraceMix, trace
+from r1zero.tiny.traces import TraceMix, drill, trace
 
 TINY_DATA = dict(min_nums=3, max_nums=3, min_number=1, max_number=9, max_target=50)
 """The demo's problem distribution, as keyword arguments of ``countdown.generate``: 3
@@ -59,6 +59,12 @@ class TinyRecipe:
     lr: float = 3e-3
     warmup_steps: int = 30
     tokenizer_problems: int = 2_000
+    short_share: float = 0.0
+    """Share of examples whose instruction is cut after its first sentence (numbers and
+    target kept, the constant tail dropped): cheap sequences for learning the task."""
+    drill_share: float = 0.0
+    """Share of batches that are prompt-free arithmetic drill (loss on every token)."""
+    drill_groups: int = 12
     mix: TraceMix = TraceMix()
 
 
@@ -82,12 +88,27 @@ def recipe_hash(recipe: TinyRecipe, seed: int) -> str:
 # ---------------------------------------------------------------- data
 
 
-def _examples(n: int, *, seed: int, mix: TraceMix) -> list[tuple[str, str]]:
+def _first_sentence(template: PromptTemplate) -> PromptTemplate:
+    """The instruction up to the end of the sentence that holds ``{target}``."""
+    user = template.user
+    end = min(
+        i
+        for i in (user.find(".", user.index("{target}")), user.find("。", user.index("{target}")))
+        if i >= 0
+    )
+    return PromptTemplate(user[: end + 1], template.assistant_prefix)
+
+
+def _examples(
+    n: int, *, seed: int, mix: TraceMix, short_share: float = 0.0
+) -> list[tuple[str, str]]:
     """``n`` (prompt, completion) pairs: a template at random, the noisy solver's trace."""
     rng = random.Random(seed)
     out = []
     for p in countdown.generate(n, seed=seed, **TINY_DATA):
         template = TEMPLATES[rng.choice(sorted(TEMPLATES))]
+        if rng.random() < short_share:
+            template = _first_sentence(template)
         prompt = tiny_tok.chat_text(messages(template, list(p.nums), p.target))
         out.append((prompt, trace(p.nums, p.target, rng, mix)))
     return out
@@ -100,6 +121,12 @@ def _encode(
     prompts = tok([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
     completions = tok([c for _, c in pairs], add_special_tokens=False)["input_ids"]
     return [(p + c, len(p)) for p, c in zip(prompts, completions, strict=True)]
+
+
+def _drills(n: int, *, seed: int, groups: int) -> list[str]:
+    rng = random.Random(seed)
+    lo, hi = TINY_DATA["min_number"], TINY_DATA["max_number"]
+    return [drill(rng, groups=groups, min_number=lo, max_number=hi) for _ in range(n)]
 
 
 def _batch(rows: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -192,10 +219,22 @@ def build_into(
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     n = recipe.steps * recipe.batch_size
-    pairs = _examples(n, seed=seed + PRETRAIN_SEED_OFFSET, mix=recipe.mix)
-    corpus = (p + c for p, c in pairs[: recipe.tokenizer_problems])
+    n_drill = round(n * recipe.drill_share)
+    pairs = _examples(
+        n - n_drill,
+        seed=seed + PRETRAIN_SEED_OFFSET,
+        mix=recipe.mix,
+        short_share=recipe.short_share,
+    )
+    full = _examples(
+        recipe.tokenizer_problems, seed=seed + PRETRAIN_SEED_OFFSET - 1, mix=recipe.mix
+    )
+    corpus = (p + c for p, c in full)
     tok = tiny_tok.train_tokenizer(corpus, vocab_size=recipe.vocab_size)
     rows = _encode(tok, pairs)
+    if n_drill:
+        drills = _drills(n_drill, seed=seed + 1, groups=recipe.drill_groups)
+        rows += [(ids, 0) for ids in tok(drills, add_special_tokens=False)["input_ids"]]
     log(f"tiny: {n} traces, vocab {len(tok)}, {time.perf_counter() - t0:.1f}s")
     model = make_model(recipe, tok)
     log(

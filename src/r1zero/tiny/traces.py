@@ -143,3 +143,16 @@ def trace(
     last = shown[-1]
     p_broken = mix.p_broken_hit if last.value == target else mix.p_broken_quit
     return _think(shown) + _ending(rng, last.answer, target, rng.random() < p_broken) + IM_END
+
+
+def drill(rng: random.Random, *, groups: int, min_number: int, max_number: int) -> str:
+    """Arithmetic practice: ``groups`` lines of the solver's notation for random numbers."""
+    lines = []
+    for _ in range(groups):
+        nums = [rng.randint(min_number, max_number) for _ in range(3)]
+        cands = attempts(nums)
+        g = rng.randrange(len(cands) // len(OPS)) * len(OPS)
+        lines.append(
+            "\n" + cands[g].first + ": " + ", ".join(a.second for a in cands[g : g + len(OPS)])
+        )
+    return "".join(lines)
