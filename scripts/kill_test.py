@@ -261,6 +261,7 @@ def _wait_and_kill(
     out: Path,
     rng: random.Random,
     step_time: float,
+    first: bool = False,
 ) -> str | None:
     """Kill ``proc`` at the moment ``mode`` asks for in step ``target``; None if it ended first."""
     tmp = out / f".tmp-checkpoint-{target}"
@@ -269,6 +270,8 @@ def _wait_and_kill(
         "delay": rng.uniform(0, step_time),
         "rollout": rng.uniform(0, 0.3 * step_time),
     }.get(mode, rng.uniform(0, 0.02))  # drawn once: the kill plan must not depend on timing
+    if first:
+        delay = min(delay, 0.02)  # inside step 1, before the first checkpoint
     saw = 0.0
     while proc.poll() is None:
         phase, step, _ = _read_phase(phase_file)
@@ -337,6 +340,7 @@ def _kill_series(
                 out=out,
                 rng=rng,
                 step_time=statistics.median(steps),
+                first=not records,
             )
         if phase is None:
             if proc.returncode != 0:

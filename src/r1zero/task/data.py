@@ -195,7 +195,7 @@ def select(
     kept = [rows[i] for i in order[:n]]
     n_test = math.ceil(test_size * len(kept))
     if len(kept) - n_test < 1:
-        raise ValueError(f"{len(kept)} rows leave nothing to train on with test_size={test_size}")
+        raise DataError(f"{len(kept)} rows leave nothing to train on with test_size={test_size}")
     return kept[: len(kept) - n_test], kept[len(kept) - n_test :]
 
 

@@ -48,10 +48,27 @@ def _check_path(name: str) -> None:
         )
 
 
+def _first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if isinstance(e, OSError | ValueError) else f"{type(e).__name__}: {text}"
+
+
 def load_tokenizer(name: str, cfg: ModelConfig) -> PreTrainedTokenizerBase:
-    tok = AutoTokenizer.from_pretrained(
-        name, revision=cfg.model_revision, trust_remote_code=cfg.trust_remote_code
-    )
+    _check_path(name)
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            name, revision=cfg.model_revision, trust_remote_code=cfg.trust_remote_code
+        )
+    except Exception as e:  # missing, corrupt or offline: one line, not a traceback
+        raise ConfigError(
+            f"model_name_or_path: cannot load the tokenizer of {name}: {_first_line(e)}"
+        ) from None
+    if not tok("1 + 2", add_special_tokens=False)["input_ids"]:
+        raise ConfigError(
+            f"model_name_or_path: the tokenizer of {name} turns text into no tokens; "
+            "are tokenizer.json / tokenizer_config.json missing?"
+        )
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -77,10 +94,8 @@ def load_model(
             attn_implementation=attn,
             trust_remote_code=cfg.trust_remote_code,
         )
-    except (OSError, ValueError) as e:
-        raise ConfigError(
-            f"model_name_or_path: cannot load {name}: {str(e).splitlines()[0]}"
-        ) from None
+    except Exception as e:  # OSError, ValueError, SafetensorError (truncated weights), ...
+        raise ConfigError(f"model_name_or_path: cannot load {name}: {_first_line(e)}") from None
     model.to(device)
     if cfg.use_peft:
         from peft import LoraConfig, get_peft_model
