@@ -167,6 +167,7 @@ OPTIONS = {
     },
     "dynamic_sampling": {
         "dynamic_sampling": True,
+        "dynamic_sampling_max_tries": 2,
         "reward_funcs": ["format", "{rf}:odd_target_length_reward"],
     },
 }
@@ -456,7 +457,7 @@ def test_data_and_score_commands(tmp_path):
     assert rows == generate_rows(20, seed=7)  # seeded: the same problems every time
     assert all(countdown.solve(r["nums"], r["target"]) for r in rows)
 
-    res = r1zero("score", f, "--out", tmp_path / "g.jsonl")  # no completions yet
+    res = r1zero("score", f, "--out", tmp_path / "g.jsonl", in_process=True)  # no completions
     assert res.returncode != 0
     assert "missing field(s) ['completion']" in res.stderr and "Traceback" not in res.stderr
 
@@ -464,7 +465,7 @@ def test_data_and_score_commands(tmp_path):
         answer = countdown.solve(r["nums"], r["target"]) if i % 2 == 0 else "1 + 1"
         r["completion"] = f" thinking</think>\n<answer>{answer}</answer>"
     write_jsonl(rows, f)
-    res = r1zero("score", f, "--out", tmp_path / "g.jsonl")
+    res = r1zero("score", f, "--out", tmp_path / "g.jsonl", in_process=True)
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["rows"] == 20 and summary["format"] == 1.0 and summary["equation"] == 0.5
