@@ -134,7 +134,10 @@ def _failure(what: str, output_dir: Path, e: Exception) -> str:
         lines = str(e).strip().splitlines()
         why = f"{type(e).__name__}: {lines[0][:200] if lines else ''}"
     try:
-        free = f"{shutil.disk_usage(output_dir).free / 2**20:.1f} MiB free there at the time"
+        left = shutil.disk_usage(output_dir).free
+        free = f"{left / 2**20:.1f} MiB free there at the time" + (
+            ": the disk is full" if left < 2**20 else ""
+        )
     except OSError:
         free = "free space unknown"
     done = checkpoints(output_dir)
