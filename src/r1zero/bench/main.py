@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import hashlib
 import importlib.util
 import json
 import os
@@ -34,7 +35,6 @@ from r1zero.bench import measure as M
 from r1zero.bench import model as B
 from r1zero.bench.report import headline, print_table
 from r1zero.config import ModelConfig
-from r1zero.rollout import get_engine
 from r1zero.train.experience import Policy
 
 SECTIONS = ("rollout", "train", "step", "head", "lora", "trl")
@@ -116,6 +116,11 @@ def environment(args: argparse.Namespace, device: torch.device, argv: list[str])
         "cuda": torch.version.cuda,
         "command": "r1zero bench " + shlex.join(argv),
         "shape": args.shape,
+        "source_sha1": {  # which version of the code ran (others edit it in parallel)
+            f: hashlib.sha1(Path(__file__).parents[1].joinpath(f).read_bytes()).hexdigest()[:12]
+            for f in ("rollout/fast.py", "train/update.py", "algos/logprobs.py", "train/step.py")
+            if Path(__file__).parents[1].joinpath(f).is_file()
+        },
     }
 
 
@@ -154,7 +159,7 @@ class Bench:
     # ------------------------------------------------------------------ full fine-tune
     def policy(self, model, engine: str, ref) -> Policy:
         eos = M.sampling(self.w, self.shape).eos_token_ids
-        engine_obj = M.ForcedLength(get_engine(engine))
+        engine_obj = M.ForcedLength(M.make_engine(engine))
         return Policy(model, None, None, engine_obj, self.device, eos, ref)
 
     def rollout(self, model) -> dict:
