@@ -135,8 +135,67 @@ def train_args(
 # ---------------------------------------------------------------- the child (hooked trainer)
 
 
+class _Tracker:
+    """In the child: writes ``<phase> <step> <start step>`` to the phase file as training
+    moves, and SIGKILLs the process itself at the point ``KILL_TEST_SELF`` names."""
+
+    def __init__(self, phase_file: str, self_kill: str) -> None:
+        self.fd = os.open(phase_file, os.O_RDWR | os.O_CREAT, 0o644)
+        self.self_kill = self_kill
+        self.start = self.done = self.step = 0
+        self.ready = False
+
+    def mark(self, phase: str, step: int | None = None) -> None:
+        self.step = step if step is not None else self.start + self.done + 1
+        os.pwrite(self.fd, f"{phase} {self.step} {self.start}".ljust(64).encode(), 0)
+
+    def hook(self, owner: Any, name: str, phase: str, after: str = "logging") -> None:
+        """Mark ``phase`` while ``owner.name`` runs, ``after`` once it returns."""
+        fn = getattr(owner, name)
+
+        def wrapped(*a: Any, **k: Any) -> Any:
+            self.mark(phase, a[1] if phase == "checkpoint" else None)  # save_checkpoint(dir, step)
+            out = fn(*a, **k)
+            if phase == "optimizer":
+                self.done += 1
+                self.mark(after, self.step - 1)
+            elif (phase, self.self_kill) in (("final", "after_final"), ("closing", "closing")):
+                os.kill(os.getpid(), signal.SIGKILL)
+            else:
+                self.mark(after, self.step if phase != "checkpoint" else None)
+            return out
+
+        setattr(owner, name, wrapped)
+
+    def hook_logger(self, logs: Any) -> None:
+        """The run logger is made once setup (and any resume) is done: training starts next."""
+        init = logs.RunLogger.__init__
+
+        def wrapped(logger: Any, *a: Any, **k: Any) -> None:
+            init(logger, *a, **k)
+            self.start, self.ready = k.get("resume_step", 0), True
+            self.mark("ready", self.start)
+
+        logs.RunLogger.__init__ = wrapped
+
+    def hook_rmtree(self, shutil: Any) -> None:
+        """mid_prune: delete the weights of a checkpoint being pruned, then die."""
+        rmtree = shutil.rmtree
+
+        def wrapped(path: Any, *a: Any, **k: Any) -> None:
+            p = Path(path)
+            pruning = self.ready and p.is_dir() and not p.name.startswith(".tmp-checkpoint-")
+            if self.self_kill == "mid_prune" and pruning and (p / "model.safetensors").is_file():
+                self.mark("checkpoint")
+                (p / "model.safetensors").unlink()
+                os.kill(os.getpid(), signal.SIGKILL)
+            rmtree(path, *a, **k)
+
+        shutil.rmtree = wrapped
+
+
 def _child(phase_file: str, argv: list[str]) -> None:
-    """``r1zero train`` with phase hooks; ``KILL_TEST_SELF`` makes it SIGKILL itself at a point."""
+    """``r1zero train`` (``r1zero.cli.main``) with the tracker's hooks installed."""
     import shutil
 
     import r1zero.train.checkpoint as ckpt
@@ -144,64 +203,120 @@ def _child(phase_file: str, argv: list[str]) -> None:
     import r1zero.train.step as step_mod
     from r1zero.cli import main
 
-    fd = os.open(phase_file, os.O_RDWR | os.O_CREAT, 0o644)
-    st = {"start": 0, "done": 0, "step": 0, "ready": False}
-    self_kill = os.environ.get("KILL_TEST_SELF", "")
-
-    def mark(phase: str, step: int | None = None) -> None:
-        st["step"] = step if step is not None else st["start"] + st["done"] + 1
-        rec = f"{phase} {st['step']} {st['start']}"
-        os.pwrite(fd, rec.ljust(64).encode(), 0)
-
-    def hook(owner: Any, name: str, phase: str, after: str = "logging") -> None:
-        fn = getattr(owner, name)
-
-        def wrapped(*a: Any, **k: Any) -> Any:
-            mark(phase, a[1] if phase == "checkpoint" else None)
-            out = fn(*a, **k)
-            if phase == "optimizer":
-                st["done"] += 1
-                mark(after, st["step"] - 1)
-            elif (phase, self_kill) in (("final", "after_final"), ("closing", "closing")):
-                os.kill(os.getpid(), signal.SIGKILL)
-            else:
-                mark(after, st["step"] if phase != "checkpoint" else None)
-            return out
-
-        setattr(owner, name, wrapped)
-
-    logger_init = logs.RunLogger.__init__
-
-    def logger_init_and_mark(self: Any, *a: Any, **k: Any) -> None:
-        """The logger is made once setup (and any resume) is done: training starts next."""
-        logger_init(self, *a, **k)
-        st["start"], st["ready"] = k.get("resume_step", 0), True
-        mark("ready", st["start"])
-
-    real_rmtree = shutil.rmtree
-
-    def rmtree(path: Any, *a: Any, **k: Any) -> None:
-        """mid_prune: delete the weights of a checkpoint being pruned, then die."""
-        p = Path(path)
-        tmp_write = p.name.startswith(".tmp-checkpoint-")
-        if self_kill == "mid_prune" and st["ready"] and not tmp_write and p.is_dir():
-            weights = p / "model.safetensors"
-            if weights.is_file():
-                mark("checkpoint")
-                weights.unlink()
-                os.kill(os.getpid(), signal.SIGKILL)
-        real_rmtree(path, *a, **k)
-
-    logs.RunLogger.__init__ = logger_init_and_mark
-    hook(step_mod, "collect", "rollout")
-    hook(step_mod, "optimizer_step", "optimizer")
-    hook(ckpt, "save_checkpoint", "checkpoint")
-    hook(ckpt, "save_final", "final", after="closing")
-    hook(logs.RunLogger, "close", "closing")
-    shutil.rmtree = rmtree
-    mark("startup", 0)
+    t = _Tracker(phase_file, os.environ.get("KILL_TEST_SELF", ""))
+    t.hook_logger(logs)
+    t.hook(step_mod, "collect", "rollout")
+    t.hook(step_mod, "optimizer_step", "optimizer")
+    t.hook(ckpt, "save_checkpoint", "checkpoint")
+    t.hook(ckpt, "save_final", "final", after="closing")
+    t.hook(logs.RunLogger, "close", "closing")
+    t.hook_rmtree(shutil)
+    t.mark("startup", 0)
     sys.argv = ["r1zero", *argv]
     main()
+
+
+# ---------------------------------------------------------------- fork server
+
+
+class _Forked:
+    """A trainer forked by the zygote: ``poll``/``wait``/``send_signal`` like Popen's. The
+    zygote ignores SIGCHLD, so a dead child vanishes; it writes ``<phase file>.rc`` on a
+    normal exit, so a vanished child without one died by a signal."""
+
+    def __init__(self, pid: int, rc_file: Path) -> None:
+        self.pid, self.rc_file, self.returncode = pid, rc_file, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+                return None
+            except ProcessLookupError:
+                rc = self.rc_file.read_text().strip() if self.rc_file.exists() else ""
+                self.returncode = int(rc) if rc else -signal.SIGKILL
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.poll() is None:
+            time.sleep(0.01)
+        return self.returncode  # type: ignore[return-value]
+
+    def send_signal(self, sig: int) -> None:
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+class Zygote:
+    """A process that imported torch, transformers and r1zero once and forks a fresh trainer
+    per run, so 20 restarts do not pay 20 interpreter start-ups (10-30 s each on a busy
+    2-core machine). Each fork runs ``r1zero.cli.main`` like ``python -m r1zero``; nothing
+    else has run in the zygote, so every fork starts from the same pristine state."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE), "--zygote"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, **CHILD_ENV},
+            text=True,
+        )
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the fork server did not start")
+
+    def start(self, args: list[str], *, env: dict, phase_file: Path, log: Path) -> _Forked:
+        rc_file = phase_file.with_suffix(".rc")
+        rc_file.unlink(missing_ok=True)
+        req = {"args": args, "env": env, "phase_file": str(phase_file), "log": str(log)}
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        return _Forked(int(self.proc.stdout.readline()), rc_file)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _zygote() -> None:
+    """Import everything, then fork one trainer per request line on stdin."""
+    import r1zero.cli  # noqa: F401
+    import r1zero.train.loop  # noqa: F401
+    from r1zero.task import data  # noqa: F401
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    print("ready", flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _forked_child(req)
+        print(pid, flush=True)
+
+
+def _forked_child(req: dict) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.environ.update(req["env"])
+    fd = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    code = 1
+    try:
+        _child(req["phase_file"], req["args"])
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        Path(req["phase_file"]).with_suffix(".rc").write_text(str(code))
+        os._exit(code)
 
 
 # ---------------------------------------------------------------- the parent
@@ -288,45 +403,94 @@ def _wait_and_kill(
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 return _read_phase(phase_file)[0]
-        time.sleep(0.0005)
+        time.sleep(0.0005 if step >= target or saw else 0.005)  # fine-grained near the target
     return None
 
 
+def _choose(
+    plan: list[str], n_done: int, *, out: Path, max_steps: int, kills: int, rng: random.Random
+) -> tuple[str, int]:
+    """(mode, target step) of the next kill: the plan's mode where it can happen, a target
+    step paced so that the kills spread over the whole run."""
+    done_steps, before = _resumable_step(out), _ckpt_steps(out)
+    mode = plan[n_done]
+    if mode == "mid_prune" and len(before) < 2:
+        mode = rng.choice(TRIGGERED)  # nothing to prune yet
+    if done_steps >= max_steps and mode not in ("after_final", "closing"):
+        mode = "after_final"  # every step is done: only the end is left to interrupt
+    pace = max(0.0, (max_steps - done_steps) / max(1, kills - n_done - 2) - 0.15)
+    target = min(max_steps, done_steps + 1 + int(pace) + (rng.random() < pace % 1))
+    if mode == "mid_prune" or n_done == 0:
+        target = done_steps + 1
+    return mode, target
+
+
+def _launch(
+    args: list[str], *, mode: str, phase_file: Path, log: Path, zygote: Zygote | None
+) -> tuple[Any, bool]:
+    """The hooked trainer, forked by the zygote or spawned; True when it is to SIGKILL itself."""
+    self_kill = mode in ("mid_prune", "after_final", "closing")
+    env = {**CHILD_ENV, "KILL_TEST_SELF": mode if self_kill else ""}
+    phase_file.write_text("startup 0 0")
+    if zygote is not None:
+        return zygote.start(args, env=env, phase_file=phase_file, log=log), self_kill
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE), "--child", str(phase_file), "--", *args],
+            env={**os.environ, **env},
+            stdout=fh,
+            stderr=fh,
+        )
+    return proc, self_kill
+
+
+def _record(n: int, mode: str, phase: str, *, out: Path, phase_file: Path, before: dict) -> dict:
+    """What one kill left on disk, and whether every checkpoint still loads."""
+    _, at_step, started = _read_phase(phase_file)
+    return {
+        "kill": n,
+        "mode": mode,
+        "phase": phase,
+        "step": at_step,
+        "resumed_from": started,
+        **before,
+        "checkpoints_after": _ckpt_steps(out),
+        "tmp_after": sorted(p.name for p in out.glob(".tmp-*")),
+        "unreadable": _unreadable(out),
+    }
+
+
 def _kill_series(
-    *, model: Path, data: Path, out: Path, max_steps: int, kills: int, seed: int, log: Any
-) -> tuple[list[dict], int]:
+    *,
+    model: Path,
+    data: Path,
+    out: Path,
+    max_steps: int,
+    kills: int,
+    seed: int,
+    log: Any,
+    zygote: Zygote | None,
+) -> list[dict]:
+    """Start, kill, resume ``kills`` times, then let the last resume finish."""
     rng = random.Random(seed)
     plan = _kill_plan(kills, rng)
     records: list[dict] = []
-    env = {**os.environ, **CHILD_ENV}
     phase_file = out.parent / f"{out.name}.phase"
-    run_log = open(out.parent / f"{out.name}.log", "ab")
-    first = True
-    attempts = 0
-    while len(records) < kills and attempts < 3 * kills:
-        attempts += 1
-        done_steps = _resumable_step(out)
-        before = _ckpt_steps(out)
-        leftovers = sorted(p.name for p in out.glob(".tmp-*")) if out.is_dir() else []
-        mode = plan[len(records)]
-        if mode == "mid_prune" and len(before) < 2:
-            mode = rng.choice(TRIGGERED)  # nothing to prune yet
-        if done_steps >= max_steps and mode not in ("after_final", "closing"):
-            mode = "after_final"
-        left = max(1, kills - len(records) - 2)
-        pace = max(0.0, (max_steps - done_steps) / left - 0.15)
-        target = min(max_steps, done_steps + 1 + int(pace) + (rng.random() < pace % 1))
-        if mode == "mid_prune" or first:
-            target = done_steps + 1
-        phase_file.write_text("startup 0 0")
-        cmd = [sys.executable, str(HERE), "--child", str(phase_file), "--"]
-        args = train_args(model, data, out, max_steps)
-        if not first:
-            args += ["--resume_from_checkpoint", "true"]
-        first = False
-        self_kill = mode in ("mid_prune", "after_final", "closing")
-        child_env = {**env, "KILL_TEST_SELF": mode if self_kill else ""}
-        proc = subprocess.Popen(cmd + args, env=child_env, stdout=run_log, stderr=run_log)
+    run_log = out.parent / f"{out.name}.log"
+    args = train_args(model, data, out, max_steps)
+    for attempt in range(3 * kills):
+        if len(records) == kills:
+            break
+        mode, target = _choose(plan, len(records), out=out, max_steps=max_steps, kills=kills, rng=rng)  # fmt: skip
+        before = {
+            "expected_resume": _resumable_step(out),
+            "leftovers_at_start": sorted(p.name for p in out.glob(".tmp-*")),
+            "checkpoints_before": _ckpt_steps(out),
+        }
+        resume = ["--resume_from_checkpoint", "true"] if attempt else []
+        proc, self_kill = _launch(
+            args + resume, mode=mode, phase_file=phase_file, log=run_log, zygote=zygote
+        )
         steps = [r["step_time"] for r in _metrics(out) if "step_time" in r] or [0.3]
         if self_kill:
             proc.wait()
@@ -342,43 +506,22 @@ def _kill_series(
                 step_time=statistics.median(steps),
                 first=not records,
             )
-        if phase is None:
+        if phase is None:  # finished before the kill moment: the next one resumes a done run
             if proc.returncode != 0:
-                raise RuntimeError(f"training exited with {proc.returncode}; see {run_log.name}")
-            continue  # finished before the kill moment: the next attempt resumes a done run
-        _, at_step, started = _read_phase(phase_file)
-        rec = {
-            "kill": len(records) + 1,
-            "mode": mode,
-            "phase": phase,
-            "step": at_step,
-            "resumed_from": started,
-            "expected_resume": done_steps,
-            "leftovers_at_start": leftovers,
-            "checkpoints_before": before,
-            "checkpoints_after": _ckpt_steps(out),
-            "tmp_after": sorted(p.name for p in out.glob(".tmp-*")),
-            "unreadable": _unreadable(out),
-        }
+                raise RuntimeError(f"training exited with {proc.returncode}; see {run_log}")
+            continue
+        rec = _record(len(records) + 1, mode, phase, out=out, phase_file=phase_file, before=before)
         records.append(rec)
         log(
-            f"kill {rec['kill']:2d}: {mode:11s} phase {phase:10s} step {at_step:3d} "
-            f"(resumed from {started}); checkpoints {rec['checkpoints_after']}, "
+            f"kill {rec['kill']:2d}: {mode:11s} phase {phase:10s} step {rec['step']:3d} "
+            f"(resumed from {rec['resumed_from']}); checkpoints {rec['checkpoints_after']}, "
             f"leftovers {rec['tmp_after']}, unreadable {len(rec['unreadable'])}"
         )
-    phase_file.write_text("startup 0 0")
-    proc = subprocess.run(
-        [sys.executable, str(HERE), "--child", str(phase_file), "--"]
-        + train_args(model, data, out, max_steps)
-        + ["--resume_from_checkpoint", "true"],
-        env={**env, "KILL_TEST_SELF": ""},
-        stdout=run_log,
-        stderr=run_log,
-    )
-    run_log.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"the last resume exited with {proc.returncode}; see {run_log.name}")
-    return records, _read_phase(phase_file)[2]
+    resume = ["--resume_from_checkpoint", "true"]
+    proc, _ = _launch(args + resume, mode="", phase_file=phase_file, log=run_log, zygote=zygote)
+    if proc.wait() != 0:
+        raise RuntimeError(f"the last resume exited with {proc.returncode}; see {run_log}")
+    return records
 
 
 def _metrics(out: Path) -> list[dict]:
@@ -439,9 +582,12 @@ def run_kill_test(
     max_steps: int = 12,
     seed: int = 0,
     model: Path | None = None,
+    spawn: bool = False,
     log: Any = print,
 ) -> dict[str, Any]:
-    """The whole test in ``workdir``; returns the summary (``summary["ok"]`` says if it passed)."""
+    """The whole test in ``workdir``; returns the summary (``summary["ok"]`` says if it passed).
+    Trainers are forked by a :class:`Zygote`, or with ``spawn`` started as fresh interpreters
+    (``python scripts/kill_test.py --child``), the slow but literal way."""
     t0 = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     model_dir = workdir / "model"
@@ -467,15 +613,21 @@ def run_kill_test(
             stdout=fh,
             stderr=fh,
         )
-    records, last_start = _kill_series(
-        model=model_dir,
-        data=data,
-        out=killed_out,
-        max_steps=max_steps,
-        kills=kills,
-        seed=seed,
-        log=log,
-    )
+    zygote = None if spawn else Zygote()
+    try:
+        records = _kill_series(
+            model=model_dir,
+            data=data,
+            out=killed_out,
+            max_steps=max_steps,
+            kills=kills,
+            seed=seed,
+            log=log,
+            zygote=zygote,
+        )
+    finally:
+        if zygote is not None:
+            zygote.close()
     if reference.wait() != 0:
         raise RuntimeError(f"the uninterrupted run failed; see {workdir / 'reference.log'}")
     by_phase: dict[str, int] = {}
@@ -497,6 +649,7 @@ def run_kill_test(
         **cmp,
         "max_steps": max_steps,
         "seed": seed,
+        "start": "spawn" if spawn else "fork",
         "seconds": round(time.perf_counter() - t0, 1),
         "records": records,
     }
@@ -532,11 +685,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         _child(argv[1], argv[3:])  # --child PHASE_FILE -- train ...
         return 0
+    if argv[:1] == ["--zygote"]:
+        _zygote()
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kills", type=int, default=20, help="SIGKILLs to deliver (>= 5).")
     ap.add_argument("--max_steps", type=int, default=12, help="Optimizer steps of the run.")
     ap.add_argument("--seed", type=int, default=0, help="Seeds kill moments and the model.")
     ap.add_argument("--model", type=Path, help="Model folder (default: a random-init tiny Qwen2).")
+    ap.add_argument(
+        "--spawn",
+        action="store_true",
+        help="Start every trainer as a fresh interpreter instead of forking it from a process "
+        "that imported everything once (same code path, 10-30 s more per kill).",
+    )
     ap.add_argument("--workdir", type=Path, help="Keep the runs here (default: a temp folder).")
     ap.add_argument("--json", type=Path, help="Write the summary JSON here.")
     ap.add_argument("--doc", type=Path, help="Markdown file whose kill-test section to replace.")
@@ -545,7 +707,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--kills must be at least 5")
     with tempfile.TemporaryDirectory(prefix="kill-test-") as tmp:
         s = run_kill_test(
-            a.workdir or Path(tmp), kills=a.kills, max_steps=a.max_steps, seed=a.seed, model=a.model
+            a.workdir or Path(tmp),
+            kills=a.kills,
+            max_steps=a.max_steps,
+            seed=a.seed,
+            model=a.model,
+            spawn=a.spawn,
         )
     print(format_summary(s))
     if a.json:
@@ -554,7 +721,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.doc:
         from bad_input_table import replace_section
 
-        cmd = f"python scripts/kill_test.py --kills {a.kills} --max_steps {a.max_steps} --seed {a.seed} --doc {a.doc}"
+        spawn = " --spawn" if a.spawn else ""
+        cmd = f"python scripts/kill_test.py --kills {a.kills} --max_steps {a.max_steps} --seed {a.seed}{spawn} --doc {a.doc}"
         replace_section(
             a.doc, "<!-- kill-test:begin -->", "<!-- kill-test:end -->", markdown(s, cmd)
         )
