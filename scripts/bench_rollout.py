@@ -29,7 +29,7 @@ from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
 from r1zero.rollout import get_engine
 from r1zero.rollout.base import SamplingParams
-from r1zero.rollout.fast import FastEngine
+from r1zero.rollout.fast import FastEngine, round_up
 
 QWEN25_3B = dict(
     hidden_size=2048,
@@ -87,12 +87,16 @@ def timed(fn) -> tuple[float, object]:
 def engine_named(name: str):
     if name == "fast_nocompile":  # CUDA graph of the eager model step
         return FastEngine(compile=False)
+    if name == "fast_greedy":
+        return None  # runs on the "fast" engine
     return get_engine(name)
 
 
 def bench_engine(name, engine, model, prompts, params, repeats: int) -> dict:
     """One warm-up call (compilation, graph capture), then ``repeats`` timed calls."""
     ids, mask = prompts
+    if name == "fast_greedy":  # the same engine and compiled step; argmax instead of sampling
+        params = SamplingParams(**{**params.__dict__, "do_sample": False})
     warm = params
     if name == "hf":  # nothing to compile; a short warm-up saves device time
         warm = SamplingParams(**{**params.__dict__, "max_new_tokens": 8})
@@ -120,6 +124,7 @@ def bench_engine(name, engine, model, prompts, params, repeats: int) -> dict:
     )
 
 
+@torch.no_grad()
 def greedy_check(model, engine: FastEngine, prompts, n: int) -> dict:
     """Fast greedy vs HF static-cache greedy (uncompiled), and a finite teacher-forced forward."""
     ids, mask = prompts
@@ -154,6 +159,27 @@ def greedy_check(model, engine: FastEngine, prompts, n: int) -> dict:
     )
 
 
+def profile_decode(engine: FastEngine, model, prompts, window: int) -> str:
+    """Kernel table of ``stop_check_interval`` decode steps, launched eagerly (no graph)."""
+    ids, mask = prompts
+    params = SamplingParams(
+        max_new_tokens=200, pad_token_id=PAD % model.vocab_size, ignore_eos=True
+    )
+    engine.cuda_graph = False
+    try:
+        engine.generate(model, ids, mask, params)  # leaves the cache filled to slot P + 200ish
+        decode = engine._decoders_for(model, engine._cache, engine._state, params)[window]
+        sync()
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+        activity = getattr(torch.profiler.ProfilerActivity, kind.upper())
+        with torch.profiler.profile(activities=[activity]) as prof:
+            decode()
+            sync()
+    finally:
+        engine.cuda_graph = None
+    return prof.key_averages().table(sort_by=f"{kind}_time_total", row_limit=22)
+
+
 def sampling_check(model, engine: FastEngine, prompts, n: int) -> dict:
     ids, mask = prompts
     params = SamplingParams(max_new_tokens=n, pad_token_id=PAD % model.vocab_size)
@@ -186,6 +212,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--check-tokens", type=int, default=32)
     p.add_argument("--out", default=None, help="JSON file, rewritten after every measurement")
     p.add_argument("--tiny", action="store_true", help="tiny model and sizes: a smoke run")
+    p.add_argument("--profile", action="store_true", help="kernel table of the fast decode step")
     return p.parse_args(argv)
 
 
@@ -221,7 +248,7 @@ def main(argv=None) -> dict:
         max_new_tokens=args.new_tokens, pad_token_id=PAD % model.vocab_size, ignore_eos=True
     )
     # fast engines first: the hf baselines are slow, and a timeout should cost them, not ours
-    jobs = [(B, n) for n in engines if n.startswith("fast") for B in args.batch_sizes]
+    jobs = [(B, n) for B in args.batch_sizes for n in engines if n.startswith("fast")]
     jobs += [(B, n) for n in engines if not n.startswith("fast") for B in args.hf_batch_sizes]
     prompts = {
         B: make_prompts(B, args.prompt_len, model.vocab_size, device) for B in args.batch_sizes
@@ -229,7 +256,11 @@ def main(argv=None) -> dict:
     for B, name in jobs:
         repeats = args.repeats if name.startswith("fast") else 1
         try:
-            result = bench_engine(name, engines[name], model, prompts[B], params, repeats)
+            engine = engines["fast" if name == "fast_greedy" else name]
+            result = bench_engine(name, engine, model, prompts[B], params, repeats)
+            result["max_memory_gb"] = (
+                round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else 0
+            )
         except Exception as e:  # keep the other measurements of this (costly) call
             result = dict(engine=name, batch_size=B, error=f"{type(e).__name__}: {e}"[:500])
         print(json.dumps(result), flush=True)
@@ -241,6 +272,11 @@ def main(argv=None) -> dict:
             report["checks"] = checks
             print(json.dumps(checks), flush=True)
             save()
+            if args.profile:
+                window = round_up(args.prompt_len + 200 + 32, 128)
+                report["decode_profile"] = profile_decode(engines[name], model, prompts[B], window)
+                print(report["decode_profile"], flush=True)
+                save()
     print_table(report)
     return report
 
