@@ -266,7 +266,8 @@ def main(argv=None) -> dict:
         print(json.dumps(result), flush=True)
         report["results"].append(result)
         save()
-        if name == "fast" and B == args.batch_sizes[0] and "error" not in result:
+        first_fast = next(n for n in engines if n.startswith("fast"))  # checks run on this one
+        if name == first_fast and B == args.batch_sizes[0] and "error" not in result:
             checks = greedy_check(model, engines[name], prompts[B], args.check_tokens)
             checks.update(sampling_check(model, engines[name], prompts[B], args.check_tokens))
             report["checks"] = checks
