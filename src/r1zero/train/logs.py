@@ -85,28 +85,12 @@ class RunLogger:
             else:
                 b.log(dict(metrics), step=step)
 
-    def log_completions(self, step: int, exp: Experience, num_generations: int) -> None:
+    def write_completions(self, step: int, records: list[dict]) -> None:
+        """Every completion of a step, gzip JSONL, landing by rename."""
         path = self.dir / "completions" / f"step-{step:06d}.jsonl.gz"
-        lengths = exp.batch.completion_lengths.tolist()
-        truncated = exp.batch.truncated.tolist()
         tmp = path.with_suffix(".tmp")
         with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=6) as fh:
-            for i, (row, prompt, completion) in enumerate(
-                zip(exp.rows, exp.prompts, exp.completions, strict=True)
-            ):
-                rec = {
-                    "step": step,
-                    "group": i // num_generations,
-                    "nums": row["nums"],
-                    "target": row["target"],
-                    "prompt": prompt,
-                    "completion": completion,
-                    "rewards": {k: float(v[i]) for k, v in exp.rewards_per_func.items()},
-                    "reward": float(exp.rewards[i]),
-                    "advantage": round(float(exp.advantages[i]), 6),
-                    "length": int(lengths[i]),
-                    "truncated": bool(truncated[i]),
-                }
+            for rec in records:
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
         tmp.replace(path)
 
@@ -116,6 +100,34 @@ class RunLogger:
                 b.close()
             else:
                 b.finish()
+
+
+def completion_records(
+    step: int, exp: Experience, num_generations: int, group_offset: int = 0
+) -> list[dict]:
+    """One row per completion (schema in docs/run-folder.md)."""
+    lengths = exp.batch.completion_lengths.tolist()
+    truncated = exp.batch.truncated.tolist()
+    out = []
+    for i, (row, prompt, completion) in enumerate(
+        zip(exp.rows, exp.prompts, exp.completions, strict=True)
+    ):
+        out.append(
+            {
+                "step": step,
+                "group": group_offset + i // num_generations,
+                "nums": row["nums"],
+                "target": row["target"],
+                "prompt": prompt,
+                "completion": completion,
+                "rewards": {k: float(v[i]) for k, v in exp.rewards_per_func.items()},
+                "reward": float(exp.rewards[i]),
+                "advantage": round(float(exp.advantages[i]), 6),
+                "length": int(lengths[i]),
+                "truncated": bool(truncated[i]),
+            }
+        )
+    return out
 
 
 def _optional(name: str) -> Any:

@@ -1,209 +1,48 @@
 """``r1zero train``: set up, evaluate, run GRPO steps, checkpoint, evaluate again.
 
-Launch: ``r1zero train [CONFIG.yaml] [--key value ...]``. With no model, the embedded
-tiny model is built (or taken from the cache) and the run shows R1-Zero on a CPU in
-minutes. Departures from TRL: ``per_device_train_batch_size`` counts prompts (TRL 0.14,
-as the tutorial's YAML assumed; see ``batch_unit``) and one rollout covers a whole
-optimizer step, generated in one batch.
+Launch: ``r1zero train [CONFIG.yaml] [--key value ...]``; on several GPUs
+``accelerate launch --num_processes N -m r1zero train CONFIG.yaml``. With no model, the
+embedded tiny model is built (or taken from the cache) and the run shows R1-Zero on a
+CPU in minutes. Departures from TRL: ``per_device_train_batch_size`` counts prompts
+(TRL 0.14, as the tutorial's YAML assumed; see ``batch_unit``), and one rollout covers a
+whole optimizer step, generated in one batch.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
-import random
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from transformers import get_scheduler
-
-from r1zero.config import Config, prompts_per_micro_step, to_yaml
+from r1zero.config import UNUSED, Config, prompts_per_micro_step
 from r1zero.evaluate import evaluate
-from r1zero.rollout import get_engine
-from r1zero.task.prompts import get_template
-from r1zero.task.rewards import load_reward_funcs
 from r1zero.train import checkpoint as ckpt
+from r1zero.train.build import Run, setup
 from r1zero.train.display import Display
-from r1zero.train.experience import Experience, Policy
-from r1zero.train.logs import RunLogger
-from r1zero.train.model import load_model, load_reference, load_tokenizer, pick_device, pick_dtype
-from r1zero.train.setup import apply_presets, eos_ids, load_splits
-from r1zero.train.step import Optim, grpo_step, optimizer_step, step_metrics
-from r1zero.train.stream import PromptStream
-
-log = logging.getLogger("r1zero")
-
-
-@dataclass
-class Run:
-    cfg: Config
-    policy: Policy
-    opt: Optim
-    stream: PromptStream
-    test_rows: list[dict]
-    reward_funcs: list
-    output_dir: Path
-    total_steps: int
-    micro_size: int  # sequences per micro-batch
-    start_step: int = 0
-    resume_state: dict | None = None
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True)
-
-
-def setup(cfg: Config, display_print=print) -> Run:
-    """Everything a run needs, resumed from a checkpoint where asked."""
-    apply_presets(cfg, log=display_print)
-    g, r, m = cfg.grpo, cfg.run, cfg.model
-    out = Path(r.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt.clean_temporaries(out)
-    resume_dir = _resume_dir(cfg, out)
-    seed_everything(g.seed, r.deterministic)
-    device = pick_device()
-    if g.tf32 and device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-    dtype = pick_dtype(m, g.bf16, device)
-    name = m.model_name_or_path
-    assert name is not None
-    tokenizer = load_tokenizer(name, m)
-    model = _load_policy(name, cfg, dtype, device, resume_dir)
-    ref = load_reference(name, m, dtype, device) if g.beta > 0 else None
-    if g.gradient_checkpointing:
-        model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs=g.gradient_checkpointing_kwargs
-            or {"use_reentrant": False}
-        )
-        if m.use_peft:
-            model.enable_input_require_grads()
-    model.train()
-    engine_name = (
-        g.rollout_engine
-        if g.rollout_engine != "auto"
-        else ("fast" if device.type == "cuda" else "hf")
-    )
-    template = get_template(
-        cfg.data.prompt_template,
-        user=cfg.data.prompt_user,
-        assistant_prefix=cfg.data.assistant_prefix,
-    )
-    policy = Policy(
-        model, tokenizer, template, get_engine(engine_name), device, eos_ids(model, tokenizer), ref
-    )
-    train_rows, test_rows = load_splits(cfg)
-    per_micro = prompts_per_micro_step(g)
-    per_step = per_micro * g.gradient_accumulation_steps
-    total = (
-        g.max_steps
-        if g.max_steps > 0
-        else max(1, math.ceil(g.num_train_epochs * len(train_rows) / per_step) * g.num_iterations)
-    )
-    opt = _optimizer(model, cfg, total)
-    run = Run(
-        cfg,
-        policy,
-        opt,
-        PromptStream(train_rows, per_step, g.seed),
-        test_rows,
-        load_reward_funcs(g.reward_funcs),
-        out,
-        total,
-        per_micro * g.num_generations,
-    )
-    if resume_dir is not None:
-        _restore(run, resume_dir)
-    (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
-    return run
-
-
-def _resume_dir(cfg: Config, out: Path) -> Path | None:
-    want = cfg.run.resume_from_checkpoint
-    if want in (None, "", "false", "False"):
-        return None
-    if want in ("true", "True"):
-        found = ckpt.latest_resumable(out)
-        if found is None:
-            log.warning(
-                "resume_from_checkpoint: no resumable checkpoint in %s; starting fresh", out
-            )
-        return found
-    p = Path(want)
-    if not (p / ckpt.RESUME_FILE).is_file():
-        raise ckpt.CheckpointError(
-            f"resume_from_checkpoint: {p} is not a resumable checkpoint (no {ckpt.RESUME_FILE})"
-        )
-    return p
-
-
-def _load_policy(
-    name: str, cfg: Config, dtype: torch.dtype, device: torch.device, resume_dir: Path | None
-) -> torch.nn.Module:
-    if resume_dir is None:
-        return load_model(name, cfg.model, dtype, device)
-    if cfg.model.use_peft:
-        from peft import PeftModel
-
-        base = load_model(
-            name, type(cfg.model)(**{**cfg.model.__dict__, "use_peft": False}), dtype, device
-        )
-        return PeftModel.from_pretrained(base, str(resume_dir), is_trainable=True)
-    return load_model(
-        str(resume_dir), type(cfg.model)(**{**cfg.model.__dict__, "use_peft": False}), dtype, device
-    )
-
-
-def _optimizer(model: torch.nn.Module, cfg: Config, total_steps: int) -> Optim:
-    g = cfg.grpo
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=g.learning_rate,
-        betas=(g.adam_beta1, g.adam_beta2),
-        eps=g.adam_epsilon,
-        weight_decay=g.weight_decay,
-    )
-    warmup = g.warmup_steps or math.ceil(g.warmup_ratio * total_steps)
-    scheduler = get_scheduler(
-        g.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
-    )
-    return Optim(optimizer, scheduler, params)
-
-
-def _restore(run: Run, resume_dir: Path) -> None:
-    state = torch.load(resume_dir / ckpt.RESUME_FILE, weights_only=False)
-    run.opt.optimizer.load_state_dict(state["optimizer"])
-    run.opt.scheduler.load_state_dict(state["scheduler"])
-    run.stream.load_state_dict(state["stream"])
-    ckpt.set_rng_state(state["rng"])
-    run.start_step = state["step"]
-    run.resume_state = state
+from r1zero.train.distributed import rank_prompts
+from r1zero.train.experience import Experience
+from r1zero.train.logs import RunLogger, completion_records
+from r1zero.train.step import grpo_step, optimizer_step, step_metrics
 
 
 def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
+    """Rank 0 writes weights and state; every rank's RNG goes into the newest checkpoint."""
     r = run.cfg.run
+    rngs = run.dist.gather(ckpt.rng_state()) if not r.save_only_model else []
+    if not run.dist.is_main:
+        run.dist.barrier()
+        return
     first = not ckpt.checkpoints(run.output_dir)
-    resume = (
-        None
-        if r.save_only_model
-        else {
+    resume = None
+    if not r.save_only_model:
+        resume = {
             "step": step,
             "optimizer": run.opt.optimizer.state_dict(),
             "scheduler": run.opt.scheduler.state_dict(),
             "stream": run.stream.state_dict(),
-            "rng": ckpt.rng_state(),
-            "experience": exp if run.cfg.grpo.num_iterations > 1 else None,
+            "rng": rngs[0],
+            "rng_ranks": dict(enumerate(rngs)),
+            "experience": exp if run.cfg.grpo.num_iterations > 1 and run.dist.world == 1 else None,
         }
-    )
     path = ckpt.save_checkpoint(
         run.output_dir,
         step,
@@ -216,28 +55,34 @@ def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
     if first:
         size = ckpt.dir_size(path)
         weights = sum(f.stat().st_size for f in path.glob("*.safetensors"))
-        kept = r.save_total_limit or "all"
         print_fn(
-            f"checkpoint size: {size / 2**20:.1f} MiB ({weights / 2**20:.1f} MiB weights); keeping {kept}, optimizer state only in the newest"
+            f"checkpoint size: {size / 2**20:.1f} MiB ({weights / 2**20:.1f} MiB weights); keeping "
+            f"{r.save_total_limit or 'all'}, optimizer state only in the newest"
         )
+    run.dist.barrier()
 
 
 def run_eval(run: Run, step: int, print_fn) -> dict[str, Any] | None:
+    """Greedy held-out evaluation on rank 0, cached in eval/step-NNNNNN.json."""
     d = run.cfg.data
-    if d.eval_num_samples <= 0 or not run.test_rows:
+    if d.eval_num_samples <= 0 or not run.test_rows or not run.dist.is_main:
         return None
     path = run.output_dir / "eval" / f"step-{step:06d}.json"
     if path.exists():
         return json.loads(path.read_text())
-    rows = run.test_rows[: d.eval_num_samples]
     run.policy.model.eval()
-    result, _ = evaluate(run.policy, rows, run.cfg.grpo, k=d.eval_pass_k)
+    result, _ = evaluate(
+        run.policy, run.test_rows[: d.eval_num_samples], run.cfg.grpo, k=d.eval_pass_k
+    )
     run.policy.model.train()
     result["step"] = step
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
     print_fn(
-        f"eval step {step}: accuracy {result['accuracy']:.3f}, format {result['format_rate']:.3f}, mean length {result['mean_length']:.1f} on {result['n']} held-out problems"
+        f"eval step {step}: accuracy {result['accuracy']:.3f}, format {result['format_rate']:.3f}, "
+        f"mean length {result['mean_length']:.1f} on {result['n']} held-out problems"
     )
     return result
 
@@ -246,83 +91,122 @@ def banner(run: Run, print_fn) -> None:
     g = run.cfg.grpo
     prompts = run.stream.per_step
     print_fn(
-        f"r1zero: {run.cfg.model.model_name_or_path} on {run.policy.device}, {run.total_steps} steps; "
-        f"each optimizer step sees {prompts} prompts x {g.num_generations} completions = {prompts * g.num_generations} "
-        f"(micro-batches of {run.micro_size} sequences x {g.gradient_accumulation_steps} accumulation steps). "
-        f"TRL 0.14 equivalent: per_device_train_batch_size={prompts_per_micro_step(g)} (prompts), gradient_accumulation_steps={g.gradient_accumulation_steps}, 1 process."
+        f"r1zero: {run.cfg.model.model_name_or_path} on {run.policy.device} x {run.dist.world}, "
+        f"{run.total_steps} steps. Each optimizer step sees {prompts} prompts x {g.num_generations} "
+        f"completions = {prompts * g.num_generations} (micro-batches of {run.micro_size} sequences, "
+        f"{g.gradient_accumulation_steps} accumulation steps, {run.dist.world} process(es)); in TRL 0.14 "
+        f"terms per_device_train_batch_size={prompts_per_micro_step(g)} prompts. The tutorial's 2 processes x "
+        f"1 prompt x 8 accumulation steps = 16 prompts per step."
     )
     for key, value in run.cfg.unused.items():
-        print_fn(
-            f"[yellow]warning[/]: {key}={value!r} is accepted but not used: {_unused_reason(key)}"
-        )
+        print_fn(f"[yellow]warning[/]: {key}={value!r} is accepted but not used: {UNUSED[key]}")
 
 
-def _unused_reason(key: str) -> str:
-    from r1zero.config import UNUSED
+def _gathered_metrics(run: Run, metrics: dict[str, float]) -> dict[str, float]:
+    """Mean over ranks (sums for counts), so rank 0 logs the global step."""
+    every = run.dist.gather(metrics)
+    if len(every) == 1:
+        return metrics
+    summed = ("num_prompts", "num_completions", "tokens")
+    return {
+        k: (sum if k in summed else lambda v: sum(v) / len(v))([m[k] for m in every])
+        for k in metrics
+    }
 
-    return UNUSED[key]
+
+def _one_step(
+    run: Run, step: int, exp: Experience | None, prompts
+) -> tuple[dict[str, float], Experience, bool]:
+    g = run.cfg.grpo
+    fresh = (step - 1) % g.num_iterations == 0 or exp is None
+    if fresh:
+        metrics, exp = grpo_step(run.policy, prompts, run.opt, g, run.reward_funcs, run.micro_size)
+    else:  # num_iterations > 1: another update on the same rollouts
+        metrics = optimizer_step(run.policy, exp, run.opt, g, run.micro_size) | step_metrics(exp, g)
+    return _gathered_metrics(run, metrics), exp, fresh
 
 
 def train(cfg: Config) -> dict[str, Any]:
     """The whole run; returns the held-out evaluation before and after."""
-    display = Display(1, 0, live=cfg.run.live, logging_steps=cfg.run.logging_steps)
-    run = setup(cfg, display.print)
-    display = Display(
-        run.total_steps, run.start_step, live=cfg.run.live, logging_steps=cfg.run.logging_steps
-    )
-    banner(run, display.print)
+    quiet = Display(1, 0, live=False, logging_steps=1)
+    run = setup(cfg, quiet.print)
+    main = run.dist.is_main
     g, r = cfg.grpo, cfg.run
-    logger = RunLogger(
-        run.output_dir,
-        r.report_to,
-        run_name=r.run_name or run.output_dir.name,
-        config=cfg.flat(),
-        resume_step=run.start_step,
-        project=r.project,
-        workspace=r.workspace,
-        experiment_name=r.experiment_name,
+    display = Display(
+        run.total_steps, run.start_step, live=r.live and main, logging_steps=r.logging_steps
     )
+    logger = None
+    if main:
+        banner(run, display.print)
+        logger = RunLogger(
+            run.output_dir,
+            r.report_to,
+            run_name=r.run_name or run.output_dir.name,
+            config=cfg.flat(),
+            resume_step=run.start_step,
+            project=r.project,
+            workspace=r.workspace,
+            experiment_name=r.experiment_name,
+        )
     before = run_eval(run, 0, display.print)
-    if run.start_step == 0:
+    if logger and run.start_step == 0:
         _log_eval(logger, 0, before)
     exp = (run.resume_state or {}).get("experience")
-    with display:
+    prompts = rank_prompts(run.stream, run.dist)
+    with display if main else _Null():
         for step in range(run.start_step + 1, run.total_steps + 1):
-            if (step - 1) % g.num_iterations == 0 or exp is None:
-                metrics, exp = grpo_step(
-                    run.policy, run.stream, run.opt, g, run.reward_funcs, run.micro_size
-                )
-            else:  # num_iterations > 1: another update on the same rollouts
-                metrics = optimizer_step(
-                    run.policy, exp, run.opt, g, run.micro_size
-                ) | step_metrics(exp, g)
-            logger.log(step, metrics)
-            if r.log_completions and (step - 1) % g.num_iterations == 0:
-                logger.log_completions(step, exp, g.num_generations)
-            display.update(step, metrics)
-            if cfg.data.eval_steps and step % cfg.data.eval_steps == 0 and step != run.total_steps:
+            metrics, exp, fresh = _one_step(run, step, exp, prompts)
+            records = (
+                completion_records(step, exp, g.num_generations)
+                if r.log_completions and fresh
+                else []
+            )
+            records = [x for part in run.dist.gather(records) for x in part]
+            if logger:
+                logger.log(step, metrics)
+                if records:
+                    logger.write_completions(step, records)
+                display.update(step, metrics)
+            if (
+                cfg.data.eval_steps
+                and step % cfg.data.eval_steps == 0
+                and step != run.total_steps
+                and logger
+            ):
                 _log_eval(logger, step, run_eval(run, step, display.print))
             if r.save_strategy == "steps" and r.save_steps > 0 and step % r.save_steps == 0:
                 _save(run, step, exp, display.print)
-    ckpt.save_final(run.output_dir, run.policy.model, run.policy.tokenizer)
-    after = run_eval(run, run.total_steps, display.print)
-    _log_eval(logger, run.total_steps, after)
-    logger.close()
-    (run.output_dir / "done").write_text("ok\n")
-    if before and after:
-        display.print(
-            f"[bold]held-out accuracy {before['accuracy']:.3f} -> {after['accuracy']:.3f}, format rate {before['format_rate']:.3f} -> {after['format_rate']:.3f}[/]"
-        )
+    return _finish(run, logger, display, before)
+
+
+def _finish(
+    run: Run, logger: RunLogger | None, display: Display, before: dict | None
+) -> dict[str, Any]:
+    after = None
+    if logger is not None:
+        ckpt.save_final(run.output_dir, run.policy.model, run.policy.tokenizer)
+        after = run_eval(run, run.total_steps, display.print)
+        _log_eval(logger, run.total_steps, after)
+        logger.close()
+        (run.output_dir / "done").write_text("ok\n")
+        if before and after:
+            display.print(
+                f"[bold]held-out accuracy {before['accuracy']:.3f} -> {after['accuracy']:.3f}, "
+                f"format rate {before['format_rate']:.3f} -> {after['format_rate']:.3f}[/]"
+            )
+    run.dist.barrier()
     return {"before": before, "after": after, "output_dir": str(run.output_dir)}
 
 
 def _log_eval(logger: RunLogger, step: int, result: dict[str, Any] | None) -> None:
+    keys = ("accuracy", "format_rate", "mean_length", "pass_at_k")
     if result:
-        logger.log(
-            step,
-            {
-                f"eval/{k}": v
-                for k, v in result.items()
-                if k in ("accuracy", "format_rate", "mean_length", "pass_at_k") and v is not None
-            },
-        )
+        logger.log(step, {f"eval/{k}": v for k, v in result.items() if k in keys and v is not None})
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

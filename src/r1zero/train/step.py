@@ -8,15 +8,16 @@ clipped surrogate minus beta * KL(pi || pi_ref). No value network.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import torch
 
 from r1zero.algos import zero_std_fraction
 from r1zero.config import GRPOConfig
+from r1zero.train.distributed import Dist
 from r1zero.train.experience import Experience, Policy, concat, keep_groups, make_experience
-from r1zero.train.update import accumulate_gradients, frozen_logprobs, reference_logprobs
+from r1zero.train.update import accumulate_gradients, frozen_logprobs, loss_mask, reference_logprobs
 
 
 @dataclass
@@ -24,7 +25,8 @@ class Optim:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     params: list[torch.nn.Parameter]
-    backward: Callable | None = None  # accelerate's backward when distributed
+    scorer: torch.nn.Module  # LogprobModel over the policy, DDP-wrapped when distributed
+    dist: Dist = field(default_factory=Dist)
 
 
 def collect(
@@ -76,17 +78,18 @@ def optimizer_step(
     """Accumulate gradients over micro-batches, clip, step AdamW and the schedule."""
     t0 = time.perf_counter()
     lr = opt.scheduler.get_last_lr()[0]
-    n_items = num_items if num_items is not None else int(exp.batch.completion_mask.sum())
+    local_items = int(loss_mask(exp.batch, cfg).sum()) if num_items is None else num_items
     metrics = accumulate_gradients(
-        policy.model,
+        opt.scorer,
         exp.batch,
         exp.advantages,
         cfg,
         micro_size=micro_size,
         old_logprobs=exp.old_logprobs,
         ref_logprobs=exp.ref_logprobs,
-        num_items_in_batch=n_items,
-        backward=opt.backward,
+        num_items_in_batch=opt.dist.sum_int(local_items),
+        world=opt.dist.world,
+        no_sync=opt.dist.no_sync,
     )
     max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
     metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(opt.params, max_norm))

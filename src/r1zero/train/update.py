@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -109,8 +110,37 @@ def loss_mask(batch: RolloutBatch, cfg: GRPOConfig) -> torch.Tensor:
     return m
 
 
+class LogprobModel(torch.nn.Module):
+    """``forward(micro-batch tensors) -> (logprobs, entropies)``: the training computation
+    as one module, so that DDP (accelerate) can wrap it and synchronise its gradients."""
+
+    def __init__(self, model: torch.nn.Module, temperature: float, chunk_size: int) -> None:
+        super().__init__()
+        self.model = model
+        self.temperature = temperature
+        self.chunk_size = chunk_size
+
+    def forward(
+        self,
+        prompt_ids,
+        prompt_mask,
+        completion_ids,
+        completion_mask,
+        index,
+        with_entropy: bool = True,
+    ):
+        mb = MicroBatch(prompt_ids, prompt_mask, completion_ids, completion_mask, index)
+        return sequence_logprobs(
+            self.model,
+            mb,
+            temperature=self.temperature,
+            chunk_size=self.chunk_size,
+            with_entropy=with_entropy,
+        )
+
+
 def accumulate_gradients(
-    model: torch.nn.Module,
+    scorer: torch.nn.Module,
     batch: RolloutBatch,
     advantages: torch.Tensor,
     cfg: GRPOConfig,
@@ -119,40 +149,45 @@ def accumulate_gradients(
     old_logprobs: torch.Tensor | None,
     ref_logprobs: torch.Tensor | None,
     num_items_in_batch: int,
-    backward=None,
+    world: int = 1,
+    no_sync=None,
 ) -> dict[str, float]:
-    """Forward and backward over the micro-batches of one optimizer step; returns mean metrics."""
+    """Forward and backward over the micro-batches of one optimizer step; returns mean metrics.
+
+    ``scorer`` is a :class:`LogprobModel`, possibly DDP-wrapped. DDP averages gradients over
+    ``world`` ranks, so the token-normalised dapo loss (divided by the tokens of all ranks)
+    is multiplied by ``world`` to stay a sum over the global batch.
+    """
     mask = loss_mask(batch, cfg)
     n_micro = -(-batch.prompt_ids.shape[0] // micro_size)
     sums: dict[str, float] = {}
     ent_sum, ent_n = 0.0, 0
-    for mb in micro_batches(batch, micro_size, mask):
-        lp, ent = sequence_logprobs(
-            model,
-            mb,
-            temperature=cfg.temperature,
-            chunk_size=cfg.logprob_chunk_size,
-            with_entropy=True,
-        )
-        C = lp.shape[1]
-        old = lp.detach() if old_logprobs is None else old_logprobs[mb.index, :C]
-        ref = None if ref_logprobs is None else ref_logprobs[mb.index, :C]
-        loss, metrics = policy_loss(
-            logprobs=lp,
-            old_logprobs=old,
-            advantages=advantages[mb.index].to(lp.device),
-            completion_mask=mb.completion_mask,
-            loss_type=cfg.loss_type,
-            epsilon=cfg.epsilon,
-            epsilon_high=cfg.epsilon_high,
-            beta=cfg.beta,
-            ref_logprobs=ref,
-            grad_accum=n_micro,
-            max_completion_length=cfg.max_completion_length,
-            num_items_in_batch=num_items_in_batch,
-        )
-        (backward or torch.Tensor.backward)(loss)
-        metrics["loss"] = loss.item()
+    for i, mb in enumerate(micro_batches(batch, micro_size, mask)):
+        ctx = no_sync(scorer, i == n_micro - 1) if no_sync else contextlib.nullcontext()
+        with ctx:
+            lp, ent = scorer(
+                mb.prompt_ids, mb.prompt_mask, mb.completion_ids, mb.completion_mask, mb.index
+            )
+            C = lp.shape[1]
+            old = lp.detach() if old_logprobs is None else old_logprobs[mb.index, :C]
+            ref = None if ref_logprobs is None else ref_logprobs[mb.index, :C]
+            loss, metrics = policy_loss(
+                logprobs=lp,
+                old_logprobs=old,
+                advantages=advantages[mb.index].to(lp.device),
+                completion_mask=mb.completion_mask,
+                loss_type=cfg.loss_type,
+                epsilon=cfg.epsilon,
+                epsilon_high=cfg.epsilon_high,
+                beta=cfg.beta,
+                ref_logprobs=ref,
+                grad_accum=n_micro,
+                max_completion_length=cfg.max_completion_length,
+                num_items_in_batch=num_items_in_batch,
+            )
+            scale = world if cfg.loss_type == "dapo" else 1
+            (loss * scale).backward()
+        metrics["loss"] = loss.item() * scale
         for k, v in metrics.items():
             sums[k] = sums.get(k, 0.0) + (v if k == "loss" else v / n_micro)
         ent_sum += float((ent * mb.completion_mask).sum())

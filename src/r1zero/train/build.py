@@ -1,0 +1,177 @@
+"""Assemble a run: seeds, model, reference, engine, data stream, optimizer; resume state."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import get_scheduler
+
+from r1zero.config import Config, prompts_per_micro_step, to_yaml
+from r1zero.rollout import get_engine
+from r1zero.task.prompts import get_template
+from r1zero.task.rewards import load_reward_funcs
+from r1zero.train import checkpoint as ckpt
+from r1zero.train.distributed import Dist, make_dist
+from r1zero.train.experience import Policy
+from r1zero.train.model import load_model, load_reference, load_tokenizer, pick_device, pick_dtype
+from r1zero.train.setup import apply_presets, eos_ids, load_splits
+from r1zero.train.step import Optim
+from r1zero.train.stream import PromptStream
+from r1zero.train.update import LogprobModel
+
+log = logging.getLogger("r1zero")
+
+
+@dataclass
+class Run:
+    cfg: Config
+    policy: Policy
+    opt: Optim
+    stream: PromptStream  # the global prompt order; each rank takes its slice
+    test_rows: list[dict]
+    reward_funcs: list
+    output_dir: Path
+    total_steps: int
+    micro_size: int  # sequences per micro-batch
+    dist: Dist
+    start_step: int = 0
+    resume_state: dict | None = None
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+
+
+def setup(cfg: Config, display_print=print) -> Run:
+    """Everything a run needs, resumed from a checkpoint where asked."""
+    dist = make_dist()
+    apply_presets(cfg, log=display_print)
+    g, r, m = cfg.grpo, cfg.run, cfg.model
+    out = Path(r.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        ckpt.clean_temporaries(out)
+    dist.barrier()
+    resume_dir = _resume_dir(cfg, out)
+    seed_everything(g.seed, r.deterministic)  # same on every rank: identical LoRA init
+    device = dist.device() or pick_device()
+    if g.tf32 and device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    dtype = pick_dtype(m, g.bf16, device)
+    name = m.model_name_or_path
+    assert name is not None
+    tokenizer = load_tokenizer(name, m)
+    model = _load_policy(name, cfg, dtype, device, resume_dir)
+    ref = load_reference(name, m, dtype, device) if g.beta > 0 else None
+    if g.gradient_checkpointing:
+        kwargs = g.gradient_checkpointing_kwargs or {"use_reentrant": False}
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        if m.use_peft:
+            model.enable_input_require_grads()
+    model.train()
+    engine = (
+        g.rollout_engine
+        if g.rollout_engine != "auto"
+        else ("fast" if device.type == "cuda" else "hf")
+    )
+    d = cfg.data
+    template = get_template(
+        d.prompt_template, user=d.prompt_user, assistant_prefix=d.assistant_prefix
+    )
+    policy = Policy(
+        model, tokenizer, template, get_engine(engine), device, eos_ids(model, tokenizer), ref
+    )
+    train_rows, test_rows = load_splits(cfg)
+    per_micro = prompts_per_micro_step(g)
+    per_step = per_micro * g.gradient_accumulation_steps * dist.world
+    total = g.max_steps
+    if total <= 0:
+        total = max(
+            1, math.ceil(g.num_train_epochs * len(train_rows) / per_step) * g.num_iterations
+        )
+    opt = _optimizer(model, cfg, total, dist)
+    stream = PromptStream(train_rows, per_step, g.seed)
+    funcs = load_reward_funcs(g.reward_funcs)
+    run = Run(
+        cfg, policy, opt, stream, test_rows, funcs, out, total, per_micro * g.num_generations, dist
+    )
+    torch.manual_seed(g.seed + 1_000_003 * dist.rank)  # each rank samples its own completions
+    if resume_dir is not None:
+        _restore(run, resume_dir)
+    if dist.is_main:
+        (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    return run
+
+
+def _resume_dir(cfg: Config, out: Path) -> Path | None:
+    want = cfg.run.resume_from_checkpoint
+    if want in (None, "", "false", "False"):
+        return None
+    if want in ("true", "True"):
+        found = ckpt.latest_resumable(out)
+        if found is None:
+            log.warning(
+                "resume_from_checkpoint: no resumable checkpoint in %s; starting fresh", out
+            )
+        return found
+    p = Path(want)
+    if not (p / ckpt.RESUME_FILE).is_file():
+        raise ckpt.CheckpointError(
+            f"resume_from_checkpoint: {p} is not a resumable checkpoint (no {ckpt.RESUME_FILE})"
+        )
+    return p
+
+
+def _load_policy(
+    name: str, cfg: Config, dtype: torch.dtype, device: torch.device, resume_dir: Path | None
+) -> torch.nn.Module:
+    if resume_dir is None:
+        return load_model(name, cfg.model, dtype, device)
+    plain = replace(cfg.model, use_peft=False)
+    if cfg.model.use_peft:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(
+            load_model(name, plain, dtype, device), str(resume_dir), is_trainable=True
+        )
+    return load_model(str(resume_dir), plain, dtype, device)
+
+
+def _optimizer(model: torch.nn.Module, cfg: Config, total_steps: int, dist: Dist) -> Optim:
+    g = cfg.grpo
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=g.learning_rate,
+        betas=(g.adam_beta1, g.adam_beta2),
+        eps=g.adam_epsilon,
+        weight_decay=g.weight_decay,
+    )
+    warmup = g.warmup_steps or math.ceil(g.warmup_ratio * total_steps)
+    scheduler = get_scheduler(
+        g.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
+    )
+    scorer = dist.wrap(LogprobModel(model, g.temperature, g.logprob_chunk_size))
+    return Optim(optimizer, scheduler, params, scorer, dist)
+
+
+def _restore(run: Run, resume_dir: Path) -> None:
+    state = torch.load(resume_dir / ckpt.RESUME_FILE, weights_only=False)
+    run.opt.optimizer.load_state_dict(state["optimizer"])
+    run.opt.scheduler.load_state_dict(state["scheduler"])
+    run.stream.load_state_dict(state["stream"])
+    rng = state["rng"] if run.dist.rank == 0 else state.get("rng_ranks", {}).get(run.dist.rank)
+    if rng is not None:
+        ckpt.set_rng_state(rng)
+    run.start_step = state["step"]
+    run.resume_state = state
