@@ -29,7 +29,7 @@ from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
 from r1zero.rollout import get_engine
 from r1zero.rollout.base import SamplingParams
-from r1zero.rollout.fast import FastEngine, round_up
+from r1zero.rollout.fast import ATTENTION_NAME, FastEngine, attention_implementation, round_up
 
 QWEN25_3B = dict(
     hidden_size=2048,
@@ -172,7 +172,10 @@ def profile_decode(engine: FastEngine, model, prompts, window: int) -> str:
         sync()
         kind = "cuda" if torch.cuda.is_available() else "cpu"
         activity = getattr(torch.profiler.ProfilerActivity, kind.upper())
-        with torch.profiler.profile(activities=[activity]) as prof:
+        with (
+            attention_implementation(model.config, ATTENTION_NAME),
+            torch.profiler.profile(activities=[activity]) as prof,
+        ):
             decode()
             sync()
     finally:

@@ -115,7 +115,9 @@ def test_sampling_reproducible_with_seeded_generator(model, prompts):
     a = engine.generate(model, ids, mask, params, torch.Generator().manual_seed(7))
     b = FastEngine().generate(model, ids, mask, params, torch.Generator().manual_seed(7))
     c = engine.generate(model, ids, mask, params, torch.Generator().manual_seed(8))
+    d = engine.generate(model, ids, mask, params, torch.Generator().manual_seed(7))  # warm engine
     assert torch.equal(a.completion_ids, b.completion_ids)
+    assert torch.equal(a.completion_ids, d.completion_ids)
     assert not torch.equal(a.completion_ids, c.completion_ids)
 
 

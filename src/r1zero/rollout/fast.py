@@ -291,8 +291,11 @@ class FastEngine:
         B, P = prompt_ids.shape
         n = self.stop_check_interval
         cache, state = self._buffers(model, B, P + params.max_new_tokens + n, prompt_ids.device)
-        self._seed(generator, prompt_ids.device)
+        if self._generator is None or self._generator.device != prompt_ids.device:
+            self._generator = torch.Generator(prompt_ids.device)  # graphs bind it: rebuilt below
+            self._decoder_key = None
         decoders = self._decoders_for(model, cache, state, params)  # may warm up: before reset
+        self._seed(generator)  # after the warm-up, which draws from the engine's generator
         cache.reset()
         logits = prefill(model, cache, prompt_ids, prompt_mask)  # (B, V)
         eos = self._decoder_eos
@@ -326,11 +329,8 @@ class FastEngine:
         self._cache_key = cache_key
         return self._cache, self._state
 
-    def _seed(self, generator: torch.Generator | None, device: torch.device) -> None:
+    def _seed(self, generator: torch.Generator | None) -> None:
         """Seed the engine's generator from the caller's (or torch's default) generator."""
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device)
-            self._decoder_key = None  # a graph is bound to its generator
         src = generator.device if generator is not None else "cpu"
         seed = torch.randint(0, 2**62, (1,), generator=generator, device=src).item()
         self._generator.manual_seed(seed)
