@@ -76,9 +76,7 @@ def attention_implementation(config, name: str):
 
 
 # ----------------------------------------------------------------------------- sampling
-def sample(
-    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None
-) -> torch.Tensor:
+def sample(logits: torch.Tensor, params: SamplingParams, generator) -> torch.Tensor:
     """(B, V) logits -> (B,) token ids; temperature, then top-k, then top-p (HF's order)."""
     if not params.do_sample:
         return logits.argmax(-1)
@@ -277,14 +275,11 @@ class FastEngine:
                 completion_ids = self._rollout(model, prompt_ids, prompt_mask, params, generator)
         finally:
             model.train(was_training)
-        mask, truncated = completion_mask_from_ids(
-            completion_ids, params.eos_token_ids, params.ignore_eos
-        )
-        width = int(mask.sum(-1).max()) if completion_ids.numel() else 0  # HF stops when all done
-        completion_ids = completion_ids.masked_fill(mask == 0, params.pad_token_id)
-        return RolloutBatch(
-            prompt_ids, prompt_mask, completion_ids[:, :width], mask[:, :width], truncated
-        )
+        ids = completion_ids
+        mask, truncated = completion_mask_from_ids(ids, params.eos_token_ids, params.ignore_eos)
+        width = int(mask.sum(-1).max()) if ids.numel() else 0  # HF stops once every row is done
+        ids = ids.masked_fill(mask == 0, params.pad_token_id)[:, :width]
+        return RolloutBatch(prompt_ids, prompt_mask, ids, mask[:, :width], truncated)
 
     def _rollout(self, model, prompt_ids, prompt_mask, params, generator) -> torch.Tensor:
         """-> (B, C) completion ids, C <= max_new_tokens (fewer if every row stopped early)."""
@@ -295,15 +290,19 @@ class FastEngine:
             self._generator = torch.Generator(prompt_ids.device)  # graphs bind it: rebuilt below
             self._decoder_key = None
         decoders = self._decoders_for(model, cache, state, params)  # may warm up: before reset
-        self._seed(generator)  # after the warm-up, which draws from the engine's generator
+        # Seed from the caller's generator (or torch's default) after the warm-up, which draws too.
+        src = generator.device if generator is not None else "cpu"
+        self._generator.manual_seed(
+            int(torch.randint(2**62, (1,), generator=generator, device=src))
+        )
         cache.reset()
         logits = prefill(model, cache, prompt_ids, prompt_mask)  # (B, V)
         eos = self._decoder_eos
         state.load(prompt_mask, sample(logits, params, self._generator), eos)
         generated = 1
         while generated < params.max_new_tokens:
-            last_slot = P + generated + n - 2  # the slot of the last token this round feeds
-            decoders[round_up(last_slot + 1, self.cache_len_multiple)]()  # one graph replay
+            window = round_up(P + generated + n - 1, self.cache_len_multiple)  # slots this round
+            decoders[window]()  # n tokens: one graph replay on CUDA
             generated += n
             if eos is not None and bool(state.done.all()):  # the host sync, every n tokens
                 break
@@ -328,12 +327,6 @@ class FastEngine:
         self._cache, self._state = cache, DecodeState.allocate(B, L, device)
         self._cache_key = cache_key
         return self._cache, self._state
-
-    def _seed(self, generator: torch.Generator | None) -> None:
-        """Seed the engine's generator from the caller's (or torch's default) generator."""
-        src = generator.device if generator is not None else "cpu"
-        seed = torch.randint(0, 2**62, (1,), generator=generator, device=src).item()
-        self._generator.manual_seed(seed)
 
     def _decoders_for(self, model, cache, state, params) -> dict[int, Callable[[], None]]:
         """Attention window -> a callable that decodes ``stop_check_interval`` tokens."""
