@@ -88,6 +88,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--also-write", default=None, help="a folder to copy the JSON into (e.g. $OUT)")
     p.add_argument(
+        "--note", action="append", default=[], help="a remark stored in the JSON (repeatable)"
+    )
+    p.add_argument(
         "--merge",
         nargs="*",
         default=None,
@@ -134,6 +137,7 @@ class Bench:
         self.shape = B.load_shape(args.shape)
         self.w = QUICK if args.quick else M.Workload()
         self.result: dict = {**environment(args, self.device, argv), "errors": {}}
+        self.result["notes"] = list(args.note)
         self.result["workload"] = vars(self.w) | {"tokens_per_step": self.w.tokens}
         self.out = Path(args.out) if args.out else default_path(self.result)
 
@@ -287,14 +291,7 @@ class Bench:
             )
 
     def head(self, chunk: int) -> dict:
-        from r1zero.bench.fused_head import fused_selective_logprobs
-
-        out = M.head_cost(self.shape, self.w, device=self.device, chunk_size=chunk)
-        free(self.device)
-        fused = M.head_cost(
-            self.shape, self.w, device=self.device, chunk_size=chunk, impl=fused_selective_logprobs
-        )
-        return out | {"fused_candidate": fused}
+        return M.head_cost(self.shape, self.w, device=self.device, chunk_size=chunk)
 
     def lora(self) -> dict:
         cfg = M.grpo_config(self.w)
@@ -353,8 +350,11 @@ class Bench:
             raise SystemExit(
                 f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}"
             )
+        own_command = self.result["command"]
         for path in self.args.merge or []:
             merge_into(self.result, json.loads(Path(path).read_text()), measuring=bool(sections))
+        if self.args.merge and not sections:  # "commands" ran on the GPU; this one merged them
+            self.result["command"] = own_command
         if sections & {"rollout", "train", "step"}:
             self.full_finetune(sections)
             free(self.device)
@@ -380,6 +380,8 @@ def merge_into(result: dict, earlier: dict, *, measuring: bool) -> None:
     for key, value in earlier.items():
         if key == "errors":
             result["errors"] = {**result.get("errors", {}), **value}
+        elif key in ("rollout", "notes") and isinstance(result.get(key), dict | list):
+            result[key] = {**result[key], **value} if key == "rollout" else result[key] + value
         elif key in SECTIONS or key not in result or not measuring:
             result[key] = value
     for name in SECTIONS:  # an error is stale once a later file measured the section
