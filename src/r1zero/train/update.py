@@ -159,6 +159,7 @@ def accumulate_gradients(
     is multiplied by ``world`` to stay a sum over the global batch.
     """
     mask = loss_mask(batch, cfg)
+    advantages = advantages.to(mask.device)  # rewards are scored on the host
     n_micro = -(-batch.prompt_ids.shape[0] // micro_size)
     sums: dict[str, float] = {}
     ent_sum, ent_n = 0.0, 0
@@ -174,7 +175,7 @@ def accumulate_gradients(
             loss, metrics = policy_loss(
                 logprobs=lp,
                 old_logprobs=old,
-                advantages=advantages[mb.index].to(lp.device),
+                advantages=advantages[mb.index],
                 completion_mask=mb.completion_mask,
                 loss_type=cfg.loss_type,
                 epsilon=cfg.epsilon,
