@@ -166,24 +166,28 @@ def data(
 
 
 def _inspect(path: str, n: int, model: str | None, template: str, skip_malformed: bool) -> None:
-    from transformers import AutoTokenizer
-
+    """Rows with their prompts as the model sees them (with --model, its chat template;
+    otherwise Qwen2.5's ChatML layout, which the tiny model uses too)."""
     from r1zero.task import data as task_data
-    from r1zero.task.prompts import get_template, render
+    from r1zero.task.prompts import get_template, messages, render
 
     loaded = task_data.load_rows(path, skip_malformed=skip_malformed)
     if loaded.skipped:
         err.print(f"skipped {loaded.skipped} malformed rows")
-    if model is None:
-        from r1zero.tiny import build_tiny
-
-        model = str(build_tiny(log=err.print))
-    tok = AutoTokenizer.from_pretrained(model)
     tpl = get_template(template)
+    if model is not None:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model)
+        show = lambda r: render(tok, tpl, r["nums"], r["target"])  # noqa: E731
+    else:
+        from r1zero.tiny.tokenizer import chat_text
+
+        show = lambda r: chat_text(messages(tpl, r["nums"], r["target"]))  # noqa: E731
     typer.echo(f"{len(loaded.rows)} rows")
     for r in loaded.rows[:n]:
         typer.echo(f"--- nums={r['nums']} target={r['target']}")
-        typer.echo(render(tok, tpl, r["nums"], r["target"]))
+        typer.echo(show(r))
 
 
 @app.command()
