@@ -141,79 +141,100 @@ def _time_call(fn, completion, nums, target) -> float:
     return time.perf_counter() - t0
 
 
+def _shape(completion: Any) -> str:
+    if isinstance(completion, str):
+        return "str"
+    messages = isinstance(completion, list) and completion and isinstance(completion[0], dict)
+    return "messages" if messages and "role" in completion[0] else "other"
+
+
+class Tally:
+    """Times, errors and outcomes per reward function."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.times: dict[str, list[float]] = {n: [] for n in names}
+        self.raw_max = dict.fromkeys(names, 0.0)
+        self.ones = dict.fromkeys(names, 0)
+        self.errors: list[str] = []
+        self.slowest: dict[str, Any] = {"seconds": 0.0}
+        self.inputs = {"str": 0, "messages": 0, "other": 0, "chars": 0}
+
+    def score(self, i: int, name: str, fn: Any, completion: Any, nums: Any, target: Any) -> None:
+        """One call; a call of 10 ms or more is re-timed (a pause of the machine is not
+        the reward's) and its fastest time kept."""
+        try:
+            t0 = time.perf_counter()
+            out = fn([completion], nums=[nums], target=[target])
+            dt = time.perf_counter() - t0
+        except Exception as e:  # what this script exists to find
+            self.errors.append(f"{name}: case {i}: {type(e).__name__}: {e}"[:300])
+            return
+        if out[0] not in (0.0, 1.0):
+            self.errors.append(f"{name}: case {i}: returned {out!r}")
+        self.ones[name] += out[0] == 1.0
+        self.raw_max[name] = max(self.raw_max[name], dt)
+        if dt >= LIMIT_S:
+            dt = min([dt] + [_time_call(fn, completion, nums, target) for _ in range(3)])
+        self.times[name].append(dt)
+        if dt > self.slowest["seconds"]:
+            head = repr(completion)[:120]
+            self.slowest = {"seconds": dt, "reward": name, "case": i, "chars": len(str(completion)), "head": head}  # fmt: skip
+
+
+def _stats(ts: list[float]) -> dict[str, float]:
+    ts = sorted(ts)
+    if not ts:
+        return {}
+    return {
+        "max_ms": round(ts[-1] * 1e3, 4),
+        "p99_ms": round(ts[min(len(ts) - 1, int(0.99 * len(ts)))] * 1e3, 4),
+        "mean_ms": round(sum(ts) / len(ts) * 1e3, 4),
+    }
+
+
 def fuzz(n: int, seed: int, log=print) -> dict[str, Any]:
+    """``n`` seeded cases through every reward; returns the report (``ok`` when it passed)."""
     from r1zero.task.rewards import REWARD_FUNCS
 
     rng = random.Random(seed)
-    times: dict[str, list[float]] = {name: [] for name in REWARD_FUNCS}
-    raw_max = {name: 0.0 for name in REWARD_FUNCS}
-    ones = {name: 0 for name in REWARD_FUNCS}
-    errors: list[str] = []
-    slowest: dict[str, Any] = {"seconds": 0.0}
-    kinds = {"str": 0, "messages": 0, "other": 0, "chars": 0}
+    tally = Tally(list(REWARD_FUNCS))
     t_start = time.perf_counter()
-    gc.disable()
+    gc.disable()  # collect between batches, never inside a timed call
     try:
         for i in range(n):
             completion, nums, target = make_case(rng)
-            kinds["str" if isinstance(completion, str) else "messages" if isinstance(completion, list) and completion and isinstance(completion[0], dict) and "role" in completion[0] else "other"] += 1  # fmt: skip
-            kinds["chars"] += len(completion) if isinstance(completion, str) else 0
+            tally.inputs[_shape(completion)] += 1
+            tally.inputs["chars"] += len(completion) if isinstance(completion, str) else 0
             for name, fn in REWARD_FUNCS.items():
-                try:
-                    t0 = time.perf_counter()
-                    out = fn([completion], nums=[nums], target=[target])
-                    dt = time.perf_counter() - t0
-                    if out[0] not in (0.0, 1.0):
-                        errors.append(f"{name}: case {i}: returned {out!r}")
-                    ones[name] += out[0] == 1.0
-                except Exception as e:  # what this script exists to find
-                    errors.append(f"{name}: case {i}: {type(e).__name__}: {e}"[:300])
-                    continue
-                raw_max[name] = max(raw_max[name], dt)
-                if dt >= LIMIT_S:  # re-time: a pause of the machine is not the reward's
-                    dt = min([dt] + [_time_call(fn, completion, nums, target) for _ in range(3)])
-                times[name].append(dt)
-                if dt > slowest["seconds"]:
-                    slowest = {"seconds": dt, "reward": name, "case": i, "chars": len(str(completion)), "head": repr(completion)[:120]}  # fmt: skip
+                tally.score(i, name, fn, completion, nums, target)
             if i % 1000 == 999:
-                gc.enable()
                 gc.collect()
-                gc.disable()
             if log and i % 20_000 == 19_999:
-                log(
-                    f"{i + 1:,} completions, {len(errors)} errors, {time.perf_counter() - t_start:.0f}s"
-                )
+                log(f"{i + 1:,} completions, {len(tally.errors)} errors, {time.perf_counter() - t_start:.0f}s")  # fmt: skip
     finally:
         gc.enable()
-    every = sorted(t for ts in times.values() for t in ts)
-
-    def stats(ts: list[float]) -> dict[str, float]:
-        ts = sorted(ts)
-        if not ts:
-            return {}
-        return {
-            "max_ms": round(ts[-1] * 1e3, 4),
-            "p99_ms": round(ts[min(len(ts) - 1, int(0.99 * len(ts)))] * 1e3, 4),
-            "mean_ms": round(sum(ts) / len(ts) * 1e3, 4),
-        }
-
+    every = [t for ts in tally.times.values() for t in ts]
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "seed": seed,
         "completions": n,
         "calls": len(every),
         "reward_funcs": list(REWARD_FUNCS),
-        "errors": len(errors),
-        "error_examples": errors[:20],
+        "errors": len(tally.errors),
+        "error_examples": tally.errors[:20],
         "over_10ms": sum(t >= LIMIT_S for t in every),
-        **stats(every),
-        "raw_max_ms": round(max(raw_max.values()) * 1e3, 4),
+        **_stats(every),
+        "raw_max_ms": round(max(tally.raw_max.values()) * 1e3, 4),
         "per_reward": {
-            k: {**stats(v), "raw_max_ms": round(raw_max[k] * 1e3, 4), "rewarded_1": ones[k]}
-            for k, v in times.items()
+            k: {
+                **_stats(v),
+                "raw_max_ms": round(tally.raw_max[k] * 1e3, 4),
+                "rewarded_1": tally.ones[k],
+            }
+            for k, v in tally.times.items()
         },  # fmt: skip
-        "inputs": kinds,
-        "slowest": slowest,
+        "inputs": tally.inputs,
+        "slowest": tally.slowest,
         "seconds": round(time.perf_counter() - t_start, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -575,6 +576,53 @@ def compare(reference: Path, killed: Path) -> dict[str, Any]:
     }
 
 
+def _inputs(workdir: Path, model: Path | None, seed: int) -> tuple[Path, Path]:
+    """The model folder (a copy of ``model``, or a random tiny one) and 200 problems."""
+    model_dir = workdir / "model"
+    if model is not None:
+        import shutil
+
+        shutil.copytree(model, model_dir, dirs_exist_ok=True)
+    elif not (model_dir / "config.json").is_file():
+        build_random_model(model_dir, seed=seed)
+    data = workdir / "data.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "r1zero", "data", "--n", "200", "--seed", "1", "--out", str(data)],
+        env={**os.environ, **CHILD_ENV},
+        check=True,
+        capture_output=True,
+    )
+    return model_dir, data
+
+
+def _summarize(records: list[dict], cmp: dict[str, Any], kills: int) -> dict[str, Any]:
+    unreadable = sorted({u.split(":")[0] for r in records for u in r["unreadable"]})
+    wrong_resume = [r["kill"] for r in records if r["resumed_from"] != r["expected_resume"]]
+    by = {k: dict(sorted(Counter(r[k] for r in records).items())) for k in ("phase", "mode")}
+    s = {
+        "kills": len(records),
+        "kills_by_phase": by["phase"],
+        "kills_by_mode": by["mode"],
+        "unreadable_checkpoints": len(unreadable),
+        "unreadable_detail": sorted({u for r in records for u in r["unreadable"]}),
+        "resumes_not_from_newest_checkpoint": wrong_resume,
+        "leftovers_seen_after_kills": sum(bool(r["tmp_after"]) for r in records),
+        **cmp,
+    }
+    s["ok"] = (
+        len(records) >= kills
+        and not unreadable
+        and not wrong_resume
+        and cmp["weights_bit_identical"]
+        and cmp["metrics_rows_differing"] == 0
+        and cmp["completion_files_differing"] == 0
+        and cmp["done"]
+        and not cmp["leftovers_at_end"]
+        and cmp["weights_moved_from_init"] > 0
+    )
+    return s
+
+
 def run_kill_test(
     workdir: Path,
     *,
@@ -590,26 +638,12 @@ def run_kill_test(
     (``python scripts/kill_test.py --child``), the slow but literal way."""
     t0 = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    model_dir = workdir / "model"
-    if model is not None:
-        import shutil
-
-        shutil.copytree(model, model_dir, dirs_exist_ok=True)
-    elif not (model_dir / "config.json").is_file():
-        build_random_model(model_dir, seed=seed)
-    data = workdir / "data.jsonl"
-    env = {**os.environ, **CHILD_ENV}
-    subprocess.run(
-        [sys.executable, "-m", "r1zero", "data", "--n", "200", "--seed", "1", "--out", str(data)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    model_dir, data = _inputs(workdir, model, seed)
     ref_out, killed_out = workdir / "reference", workdir / "killed"
     with open(workdir / "reference.log", "wb") as fh:  # runs alongside the kill series
         reference = subprocess.Popen(
             [sys.executable, "-m", "r1zero", *train_args(model_dir, data, ref_out, max_steps)],
-            env=env,
+            env={**os.environ, **CHILD_ENV},
             stdout=fh,
             stderr=fh,
         )
@@ -630,41 +664,14 @@ def run_kill_test(
             zygote.close()
     if reference.wait() != 0:
         raise RuntimeError(f"the uninterrupted run failed; see {workdir / 'reference.log'}")
-    by_phase: dict[str, int] = {}
-    for r in records:
-        by_phase[r["phase"]] = by_phase.get(r["phase"], 0) + 1
-    unreadable = sorted({u.split(":")[0] for r in records for u in r["unreadable"]})
-    wrong_resume = [r["kill"] for r in records if r["resumed_from"] != r["expected_resume"]]
-    cmp = compare(ref_out, killed_out)
-    summary = {
-        "kills": len(records),
-        "kills_by_phase": dict(sorted(by_phase.items())),
-        "kills_by_mode": {
-            m: sum(r["mode"] == m for r in records) for m in sorted({r["mode"] for r in records})
-        },
-        "unreadable_checkpoints": len(unreadable),
-        "unreadable_detail": sorted({u for r in records for u in r["unreadable"]}),
-        "resumes_not_from_newest_checkpoint": wrong_resume,
-        "leftovers_seen_after_kills": sum(bool(r["tmp_after"]) for r in records),
-        **cmp,
+    return {
+        **_summarize(records, compare(ref_out, killed_out), kills),
         "max_steps": max_steps,
         "seed": seed,
         "start": "spawn" if spawn else "fork",
         "seconds": round(time.perf_counter() - t0, 1),
         "records": records,
     }
-    summary["ok"] = (
-        len(records) >= kills
-        and not unreadable
-        and not wrong_resume
-        and cmp["weights_bit_identical"]
-        and cmp["metrics_rows_differing"] == 0
-        and cmp["completion_files_differing"] == 0
-        and cmp["done"]
-        and not cmp["leftovers_at_end"]
-        and cmp["weights_moved_from_init"] > 0
-    )
-    return summary
 
 
 def format_summary(s: dict[str, Any]) -> str:

@@ -36,43 +36,9 @@ def _slope(xs: list[float], ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
 
 
-def run(steps: int, work: Path, *, seed: int = 0, warm_step: int = 10, log=print) -> dict[str, Any]:
-    import psutil
-    import torch
-
-    sys.path.insert(0, str(HERE))
-    from kill_test import build_random_model, varied_reward  # noqa: F401  (reward by path)
-
-    from r1zero.config import load_config
-    from r1zero.task.data import generate_rows, write_jsonl
-    from r1zero.train import logs
-    from r1zero.train.loop import train
-
-    torch.set_num_threads(1)
-    model = build_random_model(work / "model", seed=seed)
-    data = write_jsonl(generate_rows(200, 1), work / "data.jsonl")
-    proc = psutil.Process()
-    samples: list[dict[str, float]] = []
-    objects: list[dict[str, int]] = []
-    t0 = time.perf_counter()
-    real_log = logs.RunLogger.log
-
-    def sampled_log(self: Any, step: int, metrics: dict[str, float]) -> None:
-        real_log(self, step, metrics)
-        if any(k.startswith("eval/") for k in metrics):
-            return
-        samples.append(
-            {
-                "step": step,
-                "rss_mib": proc.memory_info().rss / 2**20,
-                "s": round(time.perf_counter() - t0, 2),
-            }
-        )
-        if step % 50 == 0:
-            objects.append({"step": step, "gc_objects": len(gc.get_objects())})
-            log(f"step {step}: RSS {samples[-1]['rss_mib']:.1f} MiB, {objects[-1]['gc_objects']:,} objects")  # fmt: skip
-
-    args = [
+def _train_args(model: Path, data: Path, out: Path, steps: int) -> list[str]:
+    """Tiny batches, everything a real run writes switched on."""
+    return [
         "--model_name_or_path", str(model),
         "--dataset_id_or_path", str(data),
         "--num_samples", "200",
@@ -89,13 +55,62 @@ def run(steps: int, work: Path, *, seed: int = 0, warm_step: int = 10, log=print
         "--report_to", "tensorboard",
         "--logging_steps", "50",
         "--live", "false",
-        "--output_dir", str(work / "run"),
+        "--output_dir", str(out),
     ]  # fmt: skip
-    logs.RunLogger.log = sampled_log
-    try:
-        train(load_config(None, args))
-    finally:
-        logs.RunLogger.log = real_log
+
+
+class Sampler:
+    """Wraps ``RunLogger.log``: after each training row, the RSS; every 50 steps, gc objects."""
+
+    def __init__(self, logs: Any, log: Any) -> None:
+        import psutil
+
+        self.logs, self.log, self.proc = logs, log, psutil.Process()
+        self.samples: list[dict[str, float]] = []
+        self.objects: list[dict[str, int]] = []
+        self.t0 = time.perf_counter()
+        self.real_log = logs.RunLogger.log
+
+    def __enter__(self) -> Sampler:
+        sampler = self
+
+        def sampled_log(logger: Any, step: int, metrics: dict[str, float]) -> None:
+            sampler.real_log(logger, step, metrics)
+            if not any(k.startswith("eval/") for k in metrics):
+                sampler.sample(step)
+
+        self.logs.RunLogger.log = sampled_log
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.logs.RunLogger.log = self.real_log
+
+    def sample(self, step: int) -> None:
+        rss = self.proc.memory_info().rss / 2**20
+        self.samples.append({"step": step, "rss_mib": rss, "s": round(time.perf_counter() - self.t0, 2)})  # fmt: skip
+        if step % 50 == 0:
+            self.objects.append({"step": step, "gc_objects": len(gc.get_objects())})
+            self.log(f"step {step}: RSS {rss:.1f} MiB, {self.objects[-1]['gc_objects']:,} objects")
+
+
+def run(steps: int, work: Path, *, seed: int = 0, warm_step: int = 10, log=print) -> dict[str, Any]:
+    """Train ``steps`` steps in this process; RSS start (after ``warm_step``), end, drift."""
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from kill_test import build_random_model
+
+    from r1zero.config import load_config
+    from r1zero.task.data import generate_rows, write_jsonl
+    from r1zero.train import logs
+    from r1zero.train.loop import train
+
+    torch.set_num_threads(1)
+    model = build_random_model(work / "model", seed=seed)
+    data = write_jsonl(generate_rows(200, 1), work / "data.jsonl")
+    with Sampler(logs, log) as sampler:
+        train(load_config(None, _train_args(model, data, work / "run", steps)))
+    samples = sampler.samples
     warm = [s for s in samples if s["step"] >= warm_step]
     start, end = warm[0], warm[-1]
     slope = _slope([s["step"] for s in warm], [s["rss_mib"] for s in warm])
@@ -110,8 +125,8 @@ def run(steps: int, work: Path, *, seed: int = 0, warm_step: int = 10, log=print
         "slope_mib_per_100_steps": round(100 * slope, 2),
         "max_rss_mib": round(max(s["rss_mib"] for s in samples), 1),
         "first_rss_mib": round(samples[0]["rss_mib"], 1),
-        "gc_objects": objects,
-        "seconds": round(time.perf_counter() - t0, 1),
+        "gc_objects": sampler.objects,
+        "seconds": round(time.perf_counter() - sampler.t0, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}",
         "samples": [{**s, "rss_mib": round(s["rss_mib"], 2)} for s in samples],
     }
