@@ -65,13 +65,15 @@ def solve(nums: list[int] | tuple[int, ...], target: int) -> str | None:
     return _solve(items, Fraction(target))
 
 
-def _random_expression(rng: random.Random, nums: list[int]) -> Fraction | None:
-    """Combine all numbers with random ops in a random tree; None on division by zero."""
+def _random_expression(
+    rng: random.Random, nums: list[int], ops: tuple[str, ...] = OPS
+) -> Fraction | None:
+    """Combine all numbers with random ``ops`` in a random tree; None on division by zero."""
     vals = [Fraction(x) for x in nums]
     while len(vals) > 1:
         i, j = rng.sample(range(len(vals)), 2)
         a, b = vals[i], vals[j]
-        v = _apply(rng.choice(OPS), a, b)
+        v = _apply(rng.choice(ops), a, b)
         if v is None:
             return None
         vals = [vals[k] for k in range(len(vals)) if k not in (i, j)] + [v]
@@ -87,14 +89,21 @@ def generate(
     min_number: int = 1,
     max_number: int = 100,
     max_target: int = 100,
+    ops: str = "+-*/",
 ) -> Iterator[Problem]:
-    """Yield ``n`` seeded, solvable problems (TinyZero-style: numbers 1-100, targets 1-100)."""
+    """Yield ``n`` seeded, solvable problems (TinyZero-style: numbers 1-100, targets 1-100).
+
+    ``ops`` limits the operations that make the target (the embedded demo uses ``"+-"``);
+    any answer with all four still scores."""
+    if not ops or set(ops) - set(OPS):
+        raise ValueError(f"ops must be a non-empty subset of '+-*/', got {ops!r}")
     rng = random.Random(seed)
+    tree_ops = tuple(o for o in OPS if o in ops)
     made = 0
     while made < n:
         k = rng.randint(min_nums, max_nums)
         nums = [rng.randint(min_number, max_number) for _ in range(k)]
-        v = _random_expression(rng, nums)
+        v = _random_expression(rng, nums, tree_ops)
         if v is None or v.denominator != 1 or not 1 <= v <= max_target:
             continue
         target = int(v)

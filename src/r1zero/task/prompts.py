@@ -28,7 +28,13 @@ TEMPLATES: dict[str, PromptTemplate] = {
         user="Using the numbers {numbers}, create an equation that equals {target}. You can use basic arithmetic operations (+, -, *, /) one or multiple times but each number can only be used once. Show your work in <think> </think> tags. And return the final equation in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>. Think step by step inside <think> tags.",
         assistant_prefix="Let me solve this step by step.\n<think>",
     ),
+    "short": PromptTemplate(
+        user="Using the numbers {numbers}, create an equation that equals {target}.",
+        assistant_prefix="<think>",
+    ),
 }
+"""``short`` is the embedded tiny model's: the task in one sentence, so that a 2-layer model
+pretrained for two minutes spends its few steps on the reasoning, not on reading."""
 
 
 def get_template(

@@ -3,8 +3,10 @@
 Trained on the rendered prompts of both templates and on the solver's traces, with
 exactly Qwen2's normalizer and pre-tokenizer: ``AutoTokenizer`` loads every ``qwen2``
 folder as ``Qwen2Tokenizer``, which rebuilds those two from code, so anything else would be
-silently replaced at load time. Qwen's split regex isolates every digit, so arithmetic is
-learnable digit by digit; any other text still encodes, byte by byte.
+silently replaced at load time. Qwen's split regex isolates every digit; on top, the
+numbers 10-99 are added tokens, so every number of the demo is one token and an addition is
+one lookup, not a carry across digits (a 2-layer model learns the former in minutes). Any
+other text still encodes, byte by byte.
 
 Like Qwen3, ``<think>``/``</think>``/``<answer>``/``</answer>`` are single added tokens that
 are *not* special: ``decode(..., skip_special_tokens=True)`` keeps them, as the rewards
@@ -24,6 +26,8 @@ from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
 PAD, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = (PAD, IM_START, IM_END)
 TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
+NUMBER_TOKENS = tuple(str(i) for i in range(10, 100))
+"""Whole-number tokens (longest match first: ``"123"`` encodes as ``"12"``, ``"3"``)."""
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -46,8 +50,8 @@ def chat_text(messages: list[dict[str, str]], *, continue_final_message: bool = 
 
 
 def train_tokenizer(corpus: Iterable[str], *, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
-    """Byte-level BPE over ``corpus``, as a ``Qwen2Tokenizer``; the 7 added tokens get the
-    ids after the learned vocabulary.
+    """Byte-level BPE over ``corpus``, as a ``Qwen2Tokenizer``; the added tokens (special,
+    tags, :data:`NUMBER_TOKENS`) get the ids after the learned vocabulary.
 
     ``vocab_size`` bounds the 256 byte symbols plus the merges (the corpus may run out of
     merges first). Deterministic: the same corpus gives the same vocabulary and merges.
@@ -61,7 +65,8 @@ def train_tokenizer(corpus: Iterable[str], *, vocab_size: int = 1024) -> PreTrai
         initial_alphabet=sorted(_byte_alphabet()),
         show_progress=False,
     )
-    # The trainer would merge across tag text, which encoding never sees: cut it out first.
+    # The trainer would merge across tag text, which encoding never sees: cut it out first
+    # (digits are isolated by the pre-tokenizer, so the number tokens need no such care).
     pieces = (p for text in corpus for p in _ADDED.split(text) if p)
     tok.train_from_iterator(pieces, trainer)
     bpe = json.loads(tok.to_str())["model"]
@@ -76,7 +81,8 @@ def train_tokenizer(corpus: Iterable[str], *, vocab_size: int = 1024) -> PreTrai
         model_max_length=1024,
         clean_up_tokenization_spaces=False,
     )
-    wrapped.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+    added = TAG_TOKENS + NUMBER_TOKENS
+    wrapped.add_tokens([AddedToken(t, special=False, normalized=False) for t in added])
     return wrapped
 
 

@@ -1,128 +1,88 @@
 """Synthetic reasoning traces from a noisy Countdown solver: the tiny model's prior.
 
-The solver searches a fixed enumeration of 3-number expressions ("a op b = c, then c op d")
-starting at a random place. Two habits are mixed:
+The demo's problems are 3 numbers and a target made with ``+`` and ``-``, so every answer is
+a sign pattern: ``a+b-c``, ``b+c-a``... The solver restates the problem, then works in one of
+two habits, chosen by coin flip and *not* by the problem:
 
-- *persistent*: keep trying until an attempt hits the target, answer with it (correct);
-- *quitter*: give up after a miss or two and answer with the last (wrong) attempt.
+- *careful* (30%): check the 7 sign patterns in a fixed order, one line each, computing the
+  value and then its difference to the target; stop at the first difference of 0 and answer
+  with that pattern. Always right.
+- *guess* (70%): write down one pattern at random, compute it, answer it whatever it gives.
+  Right by luck (~1 in 5).
 
-On top, some traces break the answer format (no newline after ``</think>``, no
-``</think>``, no answer tags, text after ``</answer>``), mostly after giving up.
+On top, 10% of traces break the answer format (no newline between the blocks, no
+``</think>``, no answer tags).
 
-So the model *can* find answers (it saw how: keep searching until the value equals the
-target) but does not prefer to: after a miss its likeliest next move is to stop, and
-greedy decoding stops. Sampling still often keeps going and hits, which gives GRPO its
-signal; RL then only has to flip the stop-or-continue decision and clean up the format.
-That is the R1-Zero story in miniature: RL elicits and sharpens what sampling reveals.
+Greedy decoding follows the likelier habit, guessing, and a freshly built model scores ~25%
+greedy. Sampling checks carefully a third of the time and those samples are right, which
+gives GRPO its signal: RL, not the pretraining, moves the model to the long careful habit.
+That is the R1-Zero story in miniature: accuracy and response length rise together.
 
-Layout of a completion (the text after the prompt's ``<think>``), one line per first
-step, written without spaces (Qwen's pre-tokenizer makes a space before a digit a token
-of its own)::
+Every step is laid out for a 2-layer model: numbers up to 99 are single tokens (see
+:mod:`r1zero.tiny.tokenizer`), each operation takes two operands that sit a fixed distance
+back, and "is it the target?" is a subtraction whose result is 0, not a comparison across
+the trace. A careful completion (the text after the prompt's ``<think>``)::
 
     <think>
-    4+7=11: 11+2=13, 11-2=9, 11*2=22
+    6,8,6 → 8
+    6+8=14 14+6=20 20-8=12 no
+    6+8=14 14-6=8 8-8=0 yes
     </think>
-    <answer> (4+7)*2 </answer><|im_end|>
+    <answer> 6 + 8 - 6 </answer><|im_end|>
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from itertools import combinations
 
 from r1zero.tiny.tokenizer import IM_END
 
-OPS = ("+", "-", "*")
-"""No division: with 3 numbers from a small range almost every target is reachable
-without it, and exact-division checks would be one more thing a tiny model must learn."""
-
-
-@dataclass(frozen=True)
-class Attempt:
-    first: str
-    """``"4+7=11"``: the first step, shared by a group of attempts."""
-    second: str
-    """``"11*2=22"``"""
-    answer: str
-    """``"(4+7)*2"``: the attempt as an equation over the given numbers."""
-    value: int
+SIGNS: tuple[tuple[int, int, int], ...] = (
+    (1, 1, 1),
+    (1, 1, -1),
+    (1, -1, 1),
+    (-1, 1, 1),
+    (1, -1, -1),
+    (-1, 1, -1),
+    (-1, -1, 1),
+)
+"""The careful solver's order: no minus, one, then two (the all-minus pattern is never > 0)."""
 
 
 @dataclass(frozen=True)
 class TraceMix:
-    """How noisy the solver is. The defaults give ~30% correct traces and ~35% broken ones."""
+    """How noisy the solver is."""
 
-    p_persistent: float = 0.3
-    """Share of traces that search until they hit the target."""
-    max_misses: int = 8
-    """A persistent trace misses at most this many times before its hit."""
-    quit_after: tuple[float, ...] = (0.7, 0.2, 0.1)
-    """A quitter stops after 1, 2, 3... misses with these probabilities."""
-    p_broken_quit: float = 0.5
-    """Chance that a quitter's ending breaks the format."""
-    p_broken_hit: float = 0.1
-    """Chance that a correct trace's ending breaks the format."""
+    p_careful: float = 0.3
+    """Share of traces that check every pattern until one hits (the rest guess once)."""
+    p_broken: float = 0.1
+    """Share of traces whose ending breaks the answer format."""
 
 
-def _step(x: int, op: str, y: int) -> tuple[str, int, bool]:
-    """``"x op y"``, its value, and whether the operands were swapped to keep it >= 0."""
-    swap = op == "-" and y > x
-    if swap:
-        x, y = y, x
-    value = x + y if op == "+" else x - y if op == "-" else x * y
-    return f"{x}{op}{y}", value, swap
+def terms(nums: list[int] | tuple[int, ...], signs: tuple[int, int, int]) -> list[int]:
+    """Signed terms in writing order: the added numbers first (problem order), then the
+    subtracted ones, so an expression never starts with a minus."""
+    return [n * s for n, s in zip(nums, signs) if s > 0] + [
+        n * s for n, s in zip(nums, signs) if s < 0
+    ]
 
 
-def attempts(nums: list[int] | tuple[int, ...]) -> list[Attempt]:
-    """The solver's fixed enumeration: pair (prompt order), then first op, then second op."""
-    out = []
-    for i, j in combinations(range(len(nums)), 2):
-        (k,) = (k for k in range(len(nums)) if k not in (i, j))
-        for op1 in OPS:
-            e1, c, _ = _step(nums[i], op1, nums[j])
-            for op2 in OPS:
-                e2, value, swap = _step(c, op2, nums[k])
-                answer = f"{nums[k]}{op2}({e1})" if swap else f"({e1}){op2}{nums[k]}"
-                out.append(Attempt(f"{e1}={c}", f"{e2}={value}", answer, value))
-    return out
+def expression(nums: list[int] | tuple[int, ...], signs: tuple[int, int, int], sep="") -> str:
+    """``"6+8-6"`` (or ``"6 + 8 - 6"`` with ``sep=" "``): the pattern as an equation."""
+    first, *rest = terms(nums, signs)
+    return str(first) + "".join(f"{sep}{'+' if t > 0 else '-'}{sep}{abs(t)}" for t in rest)
 
 
-def _search(rng: random.Random, cands: list[Attempt], target: int, mix: TraceMix) -> list[Attempt]:
-    """The attempts one trace shows; it ends at the first hit or where the solver quits."""
-    n = len(cands)
-    hits = [i for i, a in enumerate(cands) if a.value == target]
-    if hits and rng.random() < mix.p_persistent:
-        start = rng.choice(hits) - rng.randint(0, mix.max_misses)
-        budget = n
-    else:
-        start = rng.randrange(n)
-        budget = rng.choices(range(1, len(mix.quit_after) + 1), weights=mix.quit_after)[0]
-    shown, misses = [], 0
-    for t in range(n):
-        a = cands[(start + t) % n]
-        shown.append(a)
-        if a.value == target:
-            break
-        misses += 1
-        if misses == budget:
-            break
-    return shown
+def check_line(nums: list[int] | tuple[int, ...], signs: tuple[int, int, int], target: int) -> str:
+    """``"6+8=14 14-6=8 8-8=0"``: two steps of the pattern, then its difference to the target."""
+    a, b, c = terms(nums, signs)
+    v1, v2 = a + b, a + b + c
+    sb, sc = "+" if b > 0 else "-", "+" if c > 0 else "-"
+    return f"{a}{sb}{abs(b)}={v1} {v1}{sc}{abs(c)}={v2} {v2}-{target}={v2 - target}"
 
 
-def _think(shown: list[Attempt]) -> str:
-    parts, prev = [], None
-    for a in shown:
-        if a.first != prev:
-            parts.append("\n" + a.first + ": ")
-        else:
-            parts.append(", ")
-        parts.append(a.second)
-        prev = a.first
-    return "".join(parts)
-
-
-def _ending(rng: random.Random, answer: str, target: int, broken: bool) -> str:
+def _ending(rng: random.Random, answer: str, broken: bool) -> str:
     if not broken:
         return f"\n</think>\n<answer> {answer} </answer>"
     return rng.choice(
@@ -130,7 +90,6 @@ def _ending(rng: random.Random, answer: str, target: int, broken: bool) -> str:
             f"\n</think><answer> {answer} </answer>",  # no newline between the blocks
             f"\n<answer> {answer} </answer>",  # never closed the thought
             f"\n</think>\n{answer}",  # no answer tags
-            f"\n</think>\n<answer> {answer} </answer>={target}",  # text after the answer
         ]
     )
 
@@ -138,21 +97,19 @@ def _ending(rng: random.Random, answer: str, target: int, broken: bool) -> str:
 def trace(
     nums: list[int] | tuple[int, ...], target: int, rng: random.Random, mix: TraceMix = TraceMix()
 ) -> str:
-    """One completion for the problem, ending with ``<|im_end|>``; reproducible from ``rng``."""
-    shown = _search(rng, attempts(nums), target, mix)
-    last = shown[-1]
-    p_broken = mix.p_broken_hit if last.value == target else mix.p_broken_quit
-    return _think(shown) + _ending(rng, last.answer, target, rng.random() < p_broken) + IM_END
-
-
-def drill(rng: random.Random, *, groups: int, min_number: int, max_number: int) -> str:
-    """Arithmetic practice: ``groups`` lines of the solver's notation for random numbers."""
-    lines = []
-    for _ in range(groups):
-        nums = [rng.randint(min_number, max_number) for _ in range(3)]
-        cands = attempts(nums)
-        g = rng.randrange(len(cands) // len(OPS)) * len(OPS)
-        lines.append(
-            "\n" + cands[g].first + ": " + ", ".join(a.second for a in cands[g : g + len(OPS)])
-        )
-    return "".join(lines)
+    """One completion for a 3-number problem, ending with ``<|im_end|>``; reproducible from
+    ``rng``. A careful trace that finds nothing (a target ``+``/``-`` cannot make) answers
+    with its last pattern."""
+    nums = tuple(nums)
+    lines = ["\n" + ",".join(map(str, nums)) + f" → {target}"]
+    if rng.random() < mix.p_careful:
+        for signs in SIGNS:
+            hit = sum(n * s for n, s in zip(nums, signs)) == target
+            lines.append(check_line(nums, signs, target) + (" yes" if hit else " no"))
+            if hit:
+                break
+    else:
+        signs = rng.choice(SIGNS)
+        lines.append("guess " + check_line(nums, signs, target))
+    answer = expression(nums, signs, " ")
+    return "\n".join(lines) + _ending(rng, answer, rng.random() < mix.p_broken) + IM_END

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -11,7 +12,7 @@ from r1zero.task import data as task_data
 
 # The embedded default: what `r1zero train` with no arguments runs on a 2-core CPU.
 TINY_PRESET: dict[str, Any] = {
-    "prompt_template": "en",
+    "prompt_template": "short",
     "num_samples": 4000,
     "test_size": 0.1,
     "eval_num_samples": 200,
@@ -23,8 +24,8 @@ TINY_PRESET: dict[str, Any] = {
     "warmup_steps": 3,
     "beta": 0.0,
     "loss_type": "dapo",
-    "max_prompt_length": 256,
-    "max_completion_length": 96,
+    "max_prompt_length": 64,
+    "max_completion_length": 160,
     "temperature": 1.0,
     "save_steps": 30,
     "save_total_limit": 2,
@@ -53,12 +54,12 @@ def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
     """The tutorial's selection: seeded shuffle, take num_samples, 90/10 train/test."""
     d = cfg.data
     if d.dataset_id_or_path in (None, "", "generate"):
-        kwargs = {}
-        if getattr(cfg, "tiny", False):
-            from r1zero.tiny import TINY_DATA
+        if getattr(cfg, "tiny", False):  # problems the tiny model never saw are the test set
+            from r1zero.tiny import tiny_splits
 
-            kwargs = dict(TINY_DATA)
-        rows = task_data.generate_rows(d.num_samples, cfg.grpo.seed + 1, **kwargs)
+            n_test = math.ceil(d.test_size * d.num_samples)
+            return tiny_splits(d.num_samples - n_test, n_test, cfg.grpo.seed + 1)
+        rows = task_data.generate_rows(d.num_samples, cfg.grpo.seed + 1)
     else:
         loaded = task_data.load_rows(
             d.dataset_id_or_path, split=d.dataset_splits, skip_malformed=d.skip_malformed
