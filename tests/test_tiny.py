@@ -11,9 +11,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from r1zero.task import countdown
 from r1zero.task.prompts import TEMPLATES, render
 from r1zero.task.rewards import equation_reward, format_reward
-from r1zero.tiny import TINY_DATA, build_tiny
+from r1zero.tiny import TINY_DATA, build_tiny, held_out, tiny_splits
 from r1zero.tiny.tokenizer import TAG_TOKENS, train_tokenizer
-from r1zero.tiny.traces import TraceMix, attempts, trace
+from r1zero.tiny.traces import SIGNS, TraceMix, check_line, expression, trace
 
 TINY = dict(steps=4, batch_size=8, tokenizer_problems=200, hidden_size=32, num_layers=1)
 """A throwaway recipe: builds in a second or two."""
@@ -54,10 +54,9 @@ def test_special_and_tag_tokens_are_single_ids(tok):
     assert tok.decode(ids, skip_special_tokens=True) == "<think> 1 </think>\n<answer> 1 </answer>"
 
 
-def test_digits_are_split(tok):
-    tokens = tok.convert_ids_to_tokens(tok("12345 + 678=9", add_special_tokens=False)["input_ids"])
-    digits = [t for t in tokens if any(c.isdigit() for c in t)]
-    assert digits == list("123456789")
+def test_numbers_up_to_99_are_single_tokens(tok):
+    tokens = tok.convert_ids_to_tokens(tok("7+15=22 123", add_special_tokens=False)["input_ids"])
+    assert tokens == ["7", "+", "15", "=", "22", "Ġ", "12", "3"]
 
 
 def test_chat_template_continues_the_assistant_turn(tok):
@@ -78,31 +77,49 @@ def test_traces_are_seeded_and_mixed():
         texts, nums=[list(p.nums) for p in probs], target=[p.target for p in probs]
     )
     fmt = format_reward(texts)
-    assert 0.2 < sum(eq) / len(eq) < 0.7  # some right, many wrong
-    assert 0.4 < sum(fmt) / len(fmt) < 0.95  # some badly formatted
+    assert 0.3 < sum(eq) / len(eq) < 0.6  # careful ones right, most guesses wrong
+    assert 0.8 < sum(fmt) / len(fmt) < 0.97  # some badly formatted
+    careful = [t for t in texts if " yes\n" in t]
+    assert 0.2 < len(careful) / len(texts) < 0.4
 
 
-def test_attempts_evaluate_to_their_values():
+def test_patterns_and_check_lines_compute_right():
     for nums in ([3, 5, 7], [9, 1, 9], [2, 8, 4]):
-        for a in attempts(nums):
-            text = f"</think>\n<answer> {a.answer} </answer>"
-            assert equation_reward([text], nums=[nums], target=[a.value]) == [1.0]
+        for signs in SIGNS:
+            value = sum(n * s for n, s in zip(nums, signs))
+            text = f"</think>\n<answer> {expression(nums, signs, ' ')} </answer>"
+            assert equation_reward([text], nums=[nums], target=[value]) == [1.0]
+            line = check_line(nums, signs, 4)
+            assert line.endswith(f"={value} {value}-4={value - 4}")
+    assert check_line([6, 8, 6], (-1, 1, 1), 8) == "8+6=14 14-6=8 8-8=0"
 
 
-def test_persistent_traces_are_correct():
-    mix = TraceMix(p_persistent=1.0, p_broken_hit=0.0)
+def test_careful_traces_are_correct():
+    mix = TraceMix(p_careful=1.0, p_broken=0.0)
     for i, p in enumerate(countdown.generate(100, seed=4, **TINY_DATA)):
-        if any(a.value == p.target for a in attempts(p.nums)):
-            text = trace(p.nums, p.target, random.Random(i), mix).removesuffix("<|im_end|>")
-            assert format_reward([text]) == [1.0]
-            assert equation_reward([text], nums=[list(p.nums)], target=[p.target]) == [1.0]
+        text = trace(p.nums, p.target, random.Random(i), mix).removesuffix("<|im_end|>")
+        assert format_reward([text]) == [1.0]
+        assert equation_reward([text], nums=[list(p.nums)], target=[p.target]) == [1.0]
+        assert text.count("=0 yes") == 1 and text.count(" no\n") == text.count("\n") - 4
+
+
+def test_held_out_problems_stay_out_of_pretraining_and_training():
+    from r1zero.tiny.build import _examples
+
+    train, test = tiny_splits(300, 100, seed=1)
+    assert len(train) == 300 and len(test) == len({(tuple(r["nums"]), r["target"]) for r in test})
+    assert all(held_out(r["nums"], r["target"]) for r in test)
+    assert not any(held_out(r["nums"], r["target"]) for r in train)
+    for prompt, _ in _examples(300, seed=0, mix=TraceMix()):
+        nums, target = prompt.split("numbers [")[1].split("], create an equation that equals ")
+        assert not held_out([int(x) for x in nums.split(", ")], int(target.split(".")[0]))
 
 
 def test_build_loads_like_any_model(built):
     tok = AutoTokenizer.from_pretrained(built)
     model = AutoModelForCausalLM.from_pretrained(built)
     assert type(model).__name__ == "Qwen2ForCausalLM"
-    prompt = render(tok, TEMPLATES["zh"], [3, 5, 7], 22)
+    prompt = render(tok, TEMPLATES["short"], [3, 5, 7], 22)
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
     out = model.generate(**ids, max_new_tokens=5, do_sample=False)
     assert ids["input_ids"].shape[1] < out.shape[1] <= ids["input_ids"].shape[1] + 5
@@ -127,14 +144,22 @@ def test_env_overrides_cache_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="the default prior is being retuned (issue 4): its measured pass@8 (0.12) is below "
-    "this test's 0.4; re-enable with the new recipe"
-)
-def test_default_build_has_a_useful_prior(tmp_path):
-    from r1zero.tiny.probe import measure
+def test_default_run_learns_on_held_out_problems(tmp_path, monkeypatch):
+    """The issue's bar, end to end: ``r1zero train`` with no arguments (build included)
+    raises held-out greedy accuracy by at least 20 points, format rate near 1."""
+    import json
 
-    folder = build_tiny(cache_dir=tmp_path)
-    m = measure(folder, n=200, k=8)
-    assert m["greedy_accuracy"] < 0.35
-    assert m["pass@8"] >= 0.4
+    from typer.testing import CliRunner
+
+    from r1zero.cli import app
+
+    monkeypatch.setenv("R1ZERO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--live", "false"])
+    assert result.exit_code == 0, result.output
+    evals = sorted((tmp_path / "runs" / "tiny" / "eval").glob("step-*.json"))
+    before, after = (json.loads(p.read_text()) for p in (evals[0], evals[-1]))
+    assert before["n"] == after["n"] >= 200
+    assert before["accuracy"] < 0.4  # the prior guesses
+    assert after["accuracy"] >= before["accuracy"] + 0.2
+    assert after["format_rate"] >= 0.95
