@@ -178,3 +178,29 @@ def test_peft_wrapped_model_matches_hf_generate(model, prompts):
         )
     finally:
         wrapped.unload()  # leave the shared fixture model as it was
+
+
+@pytest.mark.slow
+def test_compiled_layers_match_hf_generate_and_compile_once(prompts):
+    """Regional compilation: the layers' norms and MLPs compile once for all layers (not once
+    per layer), greedy output unchanged, everything eager again after the call."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=100,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=PAD,
+    )
+    model = Qwen2ForCausalLM(config).eval()
+    ids, mask = prompts
+    before = dict(torch._dynamo.utils.counters["stats"])
+    fast = FastEngine(compile=True, cache_len_multiple=128).generate(model, ids, mask, greedy())
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"] - before.get("unique_graphs", 0)
+    assert_same_batch(fast, HFGenerateEngine().generate(model, ids, mask, greedy()))
+    assert 1 <= graphs <= 2  # the norm and the MLP, whatever the number of layers
+    assert all(m._compiled_call_impl is None for m in model.modules())

@@ -86,7 +86,7 @@ def test_traces_are_seeded_and_mixed():
 def test_patterns_and_check_lines_compute_right():
     for nums in ([3, 5, 7], [9, 1, 9], [2, 8, 4]):
         for signs in SIGNS:
-            value = sum(n * s for n, s in zip(nums, signs))
+            value = sum(n * s for n, s in zip(nums, signs, strict=True))
             text = f"</think>\n<answer> {expression(nums, signs, ' ')} </answer>"
             assert equation_reward([text], nums=[nums], target=[value]) == [1.0]
             line = check_line(nums, signs, 4)

@@ -63,8 +63,8 @@ class TraceMix:
 def terms(nums: list[int] | tuple[int, ...], signs: tuple[int, int, int]) -> list[int]:
     """Signed terms in writing order: the added numbers first (problem order), then the
     subtracted ones, so an expression never starts with a minus."""
-    return [n * s for n, s in zip(nums, signs) if s > 0] + [
-        n * s for n, s in zip(nums, signs) if s < 0
+    return [n * s for n, s in zip(nums, signs, strict=True) if s > 0] + [
+        n * s for n, s in zip(nums, signs, strict=True) if s < 0
     ]
 
 
@@ -104,7 +104,7 @@ def trace(
     lines = ["\n" + ",".join(map(str, nums)) + f" → {target}"]
     if rng.random() < mix.p_careful:
         for signs in SIGNS:
-            hit = sum(n * s for n, s in zip(nums, signs)) == target
+            hit = sum(n * s for n, s in zip(nums, signs, strict=True)) == target
             lines.append(check_line(nums, signs, target) + (" yes" if hit else " no"))
             if hit:
                 break
