@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from r1zero.bench.model import load_shape
 from r1zero.bench.report import table_lines
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -28,12 +29,55 @@ GRPOTrainer on the same work (`--sections trl`, needs `trl==1.16.0`). It writes
 
 def section(result: dict, json_path: str) -> str:
     lines = table_lines(result)
-    head, body = lines[:2], [x for x in lines[2:] if not x.startswith("note:")]
+    head = lines[:2]
+    body = [x for x in lines[2:] if x.strip() and not x.startswith("note:")]
     notes = [x.removeprefix("note: ") for x in lines if x.startswith("note:")]
     out = [INTRO, "", *(f"{h}  " for h in head), f"([JSON]({json_path}))", "", *body]
+    out += ["", gaps(result)]
     if notes:
         out += ["", "Notes from the run:", *(f"- {n}" for n in notes)]
     return "\n".join(out).strip()
+
+
+HBM_BYTES_PER_S = 3.0e12
+"""The H100's sustained memory bandwidth (the issue's basis for its 47,000 tok/s floor)."""
+
+
+def decode_floor_s(r: dict) -> float:
+    """Seconds to read the bf16 weights and the KV cache once per decode step, for the step's
+    rollout (every sequence decoding ``completion_len`` tokens)."""
+    shape, w = load_shape(r["shape"]), r["workload"]
+    seqs, p, c = w["prompts"] * w["num_generations"], w["prompt_len"], w["completion_len"]
+    head_dim = shape.get("head_dim") or shape["hidden_size"] // shape["num_attention_heads"]
+    kv_per_token = 2 * shape["num_hidden_layers"] * shape["num_key_value_heads"] * head_dim * 2
+    weight_bytes = 2 * r["train"]["n_params"]
+    kv_bytes = seqs * kv_per_token * (p + c / 2)  # the mean context over the decode
+    return c * (weight_bytes + kv_bytes) / HBM_BYTES_PER_S
+
+
+def gaps(r: dict) -> str:
+    """Each stage of the measured step against its physical floor, the largest gap first."""
+    step, train, w = r["step"], r["train"], r["workload"]
+    n, peak = train["n_params"], train["peak_flops"]
+    tokens = w["tokens_per_step"]
+    floors = {
+        "update": (step["update_s"], 8 * n * tokens / peak, "8N FLOPs a token at peak"),
+        "rollout": (
+            step["rollout_s"],
+            decode_floor_s(r),
+            "weights and KV cache read once per decode step at 3.0 TB/s",
+        ),
+        "reference logprobs": (step["logprobs_s"], 2 * n * tokens / peak, "2N FLOPs a token"),
+    }
+    parts = sorted(floors.items(), key=lambda kv: kv[1][1] - kv[1][0])
+    text = ", ".join(
+        f"{k} {t:.2f} s against a floor of {f:.2f} s ({why})" for k, (t, f, why) in parts
+    )
+    steps_per_hour = 3600 / r["step_s"]
+    return (
+        f"Gaps to the floor, largest first: {text}. At {r['step_s']:.1f} s a step, the "
+        f"reference experiment's 450 steps take {450 / steps_per_hour:.2f} h on this GPU."
+    )
 
 
 def main() -> None:
