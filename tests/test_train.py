@@ -412,6 +412,22 @@ def test_datawhale_yaml_trains_two_steps(mode, tiny_model_dir, data_file, tmp_pa
     assert saved.grpo.gradient_checkpointing is True
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
     assert json.loads((out / "eval" / "step-000002.json").read_text())["n"] == 4
+    heldout = (out / "eval" / "heldout.jsonl").read_text().splitlines()
+    assert len(heldout) == 4 and all({"nums", "target"} <= set(json.loads(x)) for x in heldout)
+
+
+def test_eval_defaults_to_the_runs_template(tmp_path):
+    from r1zero.cli import _trained_template
+
+    run = tmp_path / "run"
+    (run / "checkpoint-2").mkdir(parents=True)
+    (run / "config.yaml").write_text("prompt_template: short\nmax_steps: 2\n")
+    assert _trained_template(str(run)) == "short"
+    assert _trained_template(str(run / "checkpoint-2")) == "short"
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "r1zero_tiny.json").write_text("{}")
+    assert _trained_template(str(tmp_path / "tiny")) == "short"
+    assert _trained_template(str(tmp_path)) is None
 
 
 @pytest.mark.parametrize("mode", MODES)

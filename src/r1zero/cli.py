@@ -131,7 +131,7 @@ def data(
             help="Tokenizer whose chat template renders prompts (default: the tiny model)."
         ),
     ] = None,
-    template: Annotated[str, typer.Option(help="Prompt template: zh or en.")] = "zh",
+    template: Annotated[str, typer.Option(help="Prompt template: zh, en or short.")] = "zh",
     min_nums: int = 3,
     max_nums: int = 4,
     max_number: int = 100,
@@ -223,7 +223,13 @@ def eval_cmd(
     samples: Annotated[
         Path | None, typer.Option(help="Write every completion with its rewards here (JSONL).")
     ] = None,
-    template: Annotated[str, typer.Option(help="Prompt template: zh or en.")] = "zh",
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt template: zh, en or short (default: the one the run trained with, "
+            "read from its config.yaml, else zh)."
+        ),
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Completion budget.")] = 512,
     temperature: Annotated[float, typer.Option(help="Sampling temperature for pass@k.")] = 1.0,
     batch_size: int = 64,
@@ -236,7 +242,7 @@ def eval_cmd(
     try:
         policy, cfg = load_for_eval(
             model,
-            template=template,
+            template=template or _trained_template(model) or "zh",
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             seed=seed,
@@ -250,6 +256,24 @@ def eval_cmd(
     result["model"], result["data"] = model, data
     write_eval(result, rows_out, json_out, samples)
     typer.echo(json.dumps(result))
+
+
+def _trained_template(model: str) -> str | None:
+    """The prompt template a run folder (or one of its checkpoints) trained with; the tiny
+    model's own for the embedded default."""
+    import yaml
+
+    for folder in (Path(model), Path(model).parent):
+        if (folder / "config.yaml").is_file():
+            cfg = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
+            found = cfg.get("prompt_template") or (cfg.get("data") or {}).get("prompt_template")
+            if found:
+                return str(found)
+    if (Path(model) / "r1zero_tiny.json").is_file():
+        from r1zero.tiny import TINY_TEMPLATE
+
+        return TINY_TEMPLATE
+    return None
 
 
 @app.command()

@@ -79,7 +79,8 @@ class DataConfig:
         False, "Drop malformed rows (and say how many) instead of failing on the first."
     )
     prompt_template: str = _f(
-        "zh", "Prompt: zh (the Datawhale tutorial's Chinese text) or en (mini-r1's English text)."
+        "zh",
+        "Prompt: zh (the Datawhale tutorial's Chinese text), en (mini-r1's English text) or short (one sentence; the embedded tiny model's).",
     )
     prompt_user: str | None = _f(
         None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from r1zero.config import UNUSED, Config, prompts_per_micro_step
 from r1zero.evaluate import evaluate
+from r1zero.task import data as task_data
 from r1zero.train import checkpoint as ckpt
 from r1zero.train.build import Run, setup
 from r1zero.train.display import Display
@@ -70,10 +71,12 @@ def run_eval(run: Run, step: int, print_fn) -> dict[str, Any] | None:
     path = run.output_dir / "eval" / f"step-{step:06d}.json"
     if path.exists():
         return json.loads(path.read_text())
+    rows = run.test_rows[: d.eval_num_samples]
+    heldout = run.output_dir / "eval" / "heldout.jsonl"
+    if not heldout.exists():  # the very problems, for `r1zero eval CHECKPOINT --data` later
+        task_data.write_jsonl(rows, heldout.with_suffix(".tmp")).replace(heldout)
     run.policy.model.eval()
-    result, _ = evaluate(
-        run.policy, run.test_rows[: d.eval_num_samples], run.cfg.grpo, k=d.eval_pass_k
-    )
+    result, _ = evaluate(run.policy, rows, run.cfg.grpo, k=d.eval_pass_k)
     run.policy.model.train()
     result["step"] = step
     path.parent.mkdir(parents=True, exist_ok=True)
