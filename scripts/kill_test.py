@@ -391,8 +391,9 @@ def _wait_and_kill(
     saw = 0.0
     while proc.poll() is None:
         phase, step, _ = _read_phase(phase_file)
-        if mode == "checkpoint":
-            hit = tmp.exists() or step > target or phase in ("final", "closing")
+        if mode == "checkpoint":  # a .tmp-* left by the last kill counts once setup cleared it
+            started = phase not in ("startup", "ready")
+            hit = started and (tmp.exists() or step > target or phase in ("final", "closing"))
         elif mode == "delay":
             hit = step >= target and phase not in ("startup", "ready")
         else:

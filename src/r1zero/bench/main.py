@@ -34,6 +34,7 @@ import torch
 from r1zero.bench import measure as M
 from r1zero.bench import model as B
 from r1zero.bench.report import headline, print_table
+from r1zero.compile import compilable_blocks, compile_blocks
 from r1zero.config import ModelConfig
 from r1zero.train.experience import Policy
 
@@ -59,7 +60,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--rollout", default=None, help="engine@sequences list; default hf,hf_static,fast x 128,256"
     )
     p.add_argument(
-        "--micro-sizes", default="8,16", help="sequences per micro-batch tried in 'train'"
+        "--micro-sizes",
+        default="16,32,32c",
+        help="sequences per micro-batch tried in 'train'; a 'c' suffix measures with the "
+        "layers' norms and MLPs compiled (torch_compile: true); the step and LoRA sections "
+        "use the fastest",
     )
     p.add_argument(
         "--micro",
@@ -215,11 +220,13 @@ class Bench:
         return "fast" if self.device.type == "cuda" else "hf"
 
     def train(self, policy: Policy, opt, cfg) -> dict:
-        sizes = [int(s) for s in self.args.micro_sizes.split(",")] if not self.args.quick else [4]
+        sizes = self.args.micro_sizes.split(",") if not self.args.quick else ["4"]
         n_params = B.count_params(policy.model)
         peak = B.peak_flops(self.result["device"])
         out = {"n_params": n_params, "peak_flops": peak, "by_micro": {}}
-        for micro in sizes:
+        for key in sizes:
+            set_compiled(policy.model, key.endswith("c"))
+            micro = int(key.rstrip("c"))
             r = M.update_speed(
                 policy,
                 opt,
@@ -231,15 +238,17 @@ class Bench:
             )
             r["mfu"] = 6 * n_params * r["tokens"] / r["seconds"] / peak
             r["hfu_with_recompute"] = 8 * n_params * r["tokens"] / r["seconds"] / peak
-            out["by_micro"][str(micro)] = r
+            r["compiled_blocks"] = key.endswith("c")
+            out["by_micro"][key] = r
             print(
-                f"[bench]   micro {micro}: {r['tok_per_s']:.0f} tok/s, MFU {r['mfu']:.3f}",
+                f"[bench]   micro {key}: {r['tok_per_s']:.0f} tok/s, MFU {r['mfu']:.3f}",
                 flush=True,
             )
             free(self.device)
         return out
 
     def steps(self, policy: Policy, opt, cfg, micro: int, engine: str) -> dict:
+        set_compiled(policy.model, self.compiled())
         runs = [
             M.grpo_step(
                 policy, opt, cfg, self.w, micro=micro, shape=self.shape, seed=self.args.seed + i
@@ -256,6 +265,7 @@ class Bench:
             "peak_gib": max(peaks) if peaks else None,
             "micro_batch": micro,
             "engine": engine,
+            "compiled_blocks": self.compiled(),
             "runs": runs,
         }
         return summary
@@ -265,8 +275,15 @@ class Bench:
             return self.args.micro
         if self.args.quick:
             return 4
+        return int(self.best_train_key().rstrip("c"))
+
+    def best_train_key(self) -> str:
         by = self.result.get("train", {}).get("by_micro", {})
-        return int(max(by, key=lambda k: by[k]["tok_per_s"])) if by else 16
+        return max(by, key=lambda k: by[k]["tok_per_s"]) if by else "16"
+
+    def compiled(self) -> bool:
+        """Whether the step and LoRA sections train with compiled blocks (the faster in 'train')."""
+        return self.best_train_key().endswith("c")
 
     def full_finetune(self, sections: set[str]) -> None:
         cfg = M.grpo_config(self.w)
@@ -388,6 +405,15 @@ def merge_into(result: dict, earlier: dict, *, measuring: bool) -> None:
         if name in earlier and name not in earlier.get("errors", {}):
             result["errors"].pop(name, None)
     result["commands"] = [c for c in commands if c]
+
+
+def set_compiled(model: torch.nn.Module, on: bool) -> None:
+    """Train with the layers' norms and MLPs compiled (``torch_compile: true``) or eagerly."""
+    if on:
+        compile_blocks(model)
+    else:
+        for block in compilable_blocks(model):
+            block._compiled_call_impl = None
 
 
 def free(device: torch.device) -> None:

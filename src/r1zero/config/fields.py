@@ -140,6 +140,10 @@ class GRPOConfig:
     bf16: bool | None = _f(
         None, "bfloat16 weights and compute; empty: on where the GPU supports it."
     )
+    torch_compile: bool = _f(
+        False,
+        "Compile the layers' norms and MLPs for training (regional torch.compile, seconds; see r1zero/compile.py).",
+    )
     tf32: bool | None = _f(None, "Allow TF32 matmuls on Ampere+ GPUs.")
     beta: float = _f(
         0.0,

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface, StaticCache
 
+from r1zero.compile import compiled_blocks
 from r1zero.rollout.base import RolloutBatch, SamplingParams, completion_mask_from_ids
 
 ATTENTION_NAME = "r1zero_static_cache"
@@ -227,50 +228,6 @@ def capture_cuda_graph(fn, generator: torch.Generator, pool, rewind) -> Callable
     return graph.replay
 
 
-# ----------------------------------------------------------------------------- compilation
-def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
-    """The repeated blocks: the longest ``ModuleList`` (``model.model.layers`` for HF decoders,
-    wherever PEFT wrapping puts it)."""
-    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
-    if not lists:
-        raise ValueError(f"{type(model).__name__} has no ModuleList of decoder layers")
-    return max(lists, key=len)
-
-
-def compilable_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """Each decoder layer's parts that do not touch the KV cache: its norms and MLP.
-
-    The attention module stays eager: it indexes the cache by its integer ``layer_idx``, which
-    dynamo treats as a constant, so compiling it would compile once per layer."""
-    return [
-        child
-        for layer in decoder_layers(model)
-        for child in layer.children()
-        if not any(hasattr(m, "layer_idx") for m in child.modules())
-    ]
-
-
-@contextmanager
-def compiled_layers(model: torch.nn.Module, compiled: dict):
-    """Run the decoder layers' norms and MLPs through ``torch.compile`` inside the block
-    (regional compilation).
-
-    Blocks of one kind share a code object and dynamo lifts their weights to graph inputs, so
-    the first layer's compilation serves all of them: seconds, where compiling the whole
-    forward of a 3B model took 194 s. ``compiled`` keeps the wrappers between calls; outside
-    the block (training, prefill) everything runs eagerly as before."""
-    blocks = compilable_blocks(model)
-    for block in blocks:
-        if id(block) not in compiled:
-            compiled[id(block)] = torch.compile(block._call_impl, dynamic=True)
-        block._compiled_call_impl = compiled[id(block)]
-    try:
-        yield
-    finally:
-        for block in blocks:
-            block._compiled_call_impl = None
-
-
 # ----------------------------------------------------------------------------- engine
 def round_up(x: int, multiple: int) -> int:
     return -(-x // multiple) * multiple
@@ -281,7 +238,7 @@ class FastEngine:
 
     Args:
         compile: ``torch.compile`` the layers' norms and MLPs in the decode step (fuses their
-            pointwise ops; see :func:`compiled_layers`); default: on CUDA.
+            pointwise ops; see :mod:`r1zero.compile`); default: on CUDA.
         cuda_graph: record ``stop_check_interval`` decode steps in one CUDA graph; default: on CUDA.
         stop_check_interval: decode steps between the "all rows done?" checks (host syncs).
         cache_len_multiple: round the cache length up to this, so that calls with slightly
@@ -413,7 +370,7 @@ class FastEngine:
             return forward_last
 
         def forward(model, cache, *args) -> torch.Tensor:
-            with compiled_layers(model, self._compiled):
+            with compiled_blocks(model, self._compiled):
                 return forward_last(model, cache, *args)
 
         return forward

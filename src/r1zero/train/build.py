@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from transformers import get_scheduler
 
+from r1zero.compile import compile_blocks
 from r1zero.config import Config, prompts_per_micro_step, to_yaml
 from r1zero.rollout import get_engine
 from r1zero.task.prompts import get_template
@@ -78,6 +79,8 @@ def setup(cfg: Config, display_print=print) -> Run:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         if m.use_peft:
             model.enable_input_require_grads()
+    if g.torch_compile:
+        compile_blocks(model)
     model.train()
     engine = (
         g.rollout_engine

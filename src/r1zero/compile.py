@@ -1,0 +1,61 @@
+"""Regional ``torch.compile``: the decoder layers' norms and MLPs, compiled once for all layers.
+
+A transformer repeats one layer N times; compiled as a whole, a 3B model takes minutes. Its
+layers' blocks share code objects and dynamo lifts their weights to graph inputs, so
+compiling each block's call reuses the first layer's graph for all N: seconds. The attention
+module stays eager: HF's indexes the KV cache by its integer ``layer_idx``, which dynamo
+treats as a constant, so it would compile once per layer.
+
+Used by the fast rollout engine (around its decode step) and, with ``torch_compile: true``,
+by training (fused RMSNorm and SwiGLU, forward and backward).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+
+def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The repeated blocks: the longest ``ModuleList`` (``model.model.layers`` for HF decoders,
+    wherever PEFT wrapping puts it)."""
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
+    if not lists:
+        raise ValueError(f"{type(model).__name__} has no ModuleList of decoder layers")
+    return max(lists, key=len)
+
+
+def compilable_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Each decoder layer's children that do not touch the KV cache: its norms and MLP."""
+    return [
+        child
+        for layer in decoder_layers(model)
+        for child in layer.children()
+        if not any(hasattr(m, "layer_idx") for m in child.modules())
+    ]
+
+
+def compile_blocks(model: torch.nn.Module, compiled: dict | None = None) -> list[torch.nn.Module]:
+    """Route every compilable block through ``torch.compile`` from now on; returns the blocks.
+    ``compiled`` (block id -> wrapper) keeps wrappers across calls."""
+    compiled = {} if compiled is None else compiled
+    blocks = compilable_blocks(model)
+    for block in blocks:
+        if id(block) not in compiled:
+            compiled[id(block)] = torch.compile(block._call_impl, dynamic=True)
+        block._compiled_call_impl = compiled[id(block)]
+    return blocks
+
+
+@contextmanager
+def compiled_blocks(model: torch.nn.Module, compiled: dict):
+    """:func:`compile_blocks` inside the block only; each block's previous routing (eager, or
+    training's own compiled call) comes back afterwards."""
+    before = {id(b): b._compiled_call_impl for b in compilable_blocks(model)}
+    blocks = compile_blocks(model, compiled)
+    try:
+        yield
+    finally:
+        for block in blocks:
+            block._compiled_call_impl = before[id(block)]
