@@ -24,20 +24,24 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def model() -> Qwen2ForCausalLM:
+def qwen2(layers: int = 2) -> Qwen2ForCausalLM:
     torch.manual_seed(0)
     config = Qwen2Config(
         vocab_size=100,
         hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=256,
         pad_token_id=PAD,
     )
     return Qwen2ForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def model() -> Qwen2ForCausalLM:
+    return qwen2()
 
 
 def left_padded(lengths: list[int], seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,18 +189,7 @@ def test_compiled_layers_match_hf_generate_and_compile_once(prompts):
     """Regional compilation: the layers' norms and MLPs compile once for all layers (not once
     per layer), greedy output unchanged, everything eager again after the call."""
     torch._dynamo.reset()
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=100,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=PAD,
-    )
-    model = Qwen2ForCausalLM(config).eval()
+    model = qwen2(layers=4)
     ids, mask = prompts
     before = dict(torch._dynamo.utils.counters["stats"])
     fast = FastEngine(compile=True, cache_len_multiple=128).generate(model, ids, mask, greedy())
