@@ -6,12 +6,13 @@ compiling each block's call reuses the first layer's graph for all N: seconds. T
 module stays eager: HF's indexes the KV cache by its integer ``layer_idx``, which dynamo
 treats as a constant, so it would compile once per layer.
 
-Used by the fast rollout engine (around its decode step) and, with ``torch_compile: true``,
-by training (fused RMSNorm and SwiGLU, forward and backward).
+Used by the fast rollout engine (around its decode step, with the rotary embedding too) and,
+with ``torch_compile: true``, by training (fused RMSNorm and SwiGLU, forward and backward).
 """
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 
 import torch
@@ -49,13 +50,37 @@ def compile_blocks(model: torch.nn.Module, compiled: dict | None = None) -> list
 
 
 @contextmanager
+def compiled_rotary(model: torch.nn.Module, compiled: dict):
+    """Inside the block, the attention modules' ``apply_rotary_pos_emb`` (a global of their
+    modeling module, looked up at each call) runs compiled: a pure function, one graph for
+    every layer, ~10 pointwise kernels fused into one."""
+    modules = {sys.modules[type(m).__module__] for m in model.modules() if hasattr(m, "layer_idx")}
+    patched = []
+    for mod in modules:
+        fn = getattr(mod, "apply_rotary_pos_emb", None)
+        if fn is None:
+            continue
+        key = ("apply_rotary_pos_emb", mod.__name__)
+        if key not in compiled:
+            compiled[key] = torch.compile(fn, dynamic=True)
+        mod.apply_rotary_pos_emb = compiled[key]
+        patched.append((mod, fn))
+    try:
+        yield
+    finally:
+        for mod, fn in patched:
+            mod.apply_rotary_pos_emb = fn
+
+
+@contextmanager
 def compiled_blocks(model: torch.nn.Module, compiled: dict):
-    """:func:`compile_blocks` inside the block only; each block's previous routing (eager, or
-    training's own compiled call) comes back afterwards."""
+    """:func:`compile_blocks` and :func:`compiled_rotary` inside the block only; each block's
+    previous routing (eager, or training's own compiled call) comes back afterwards."""
     before = {id(b): b._compiled_call_impl for b in compilable_blocks(model)}
     blocks = compile_blocks(model, compiled)
     try:
-        yield
+        with compiled_rotary(model, compiled):
+            yield
     finally:
         for block in blocks:
             block._compiled_call_impl = before[id(block)]
