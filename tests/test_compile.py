@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
 
+from helpers import random_qwen2
 from r1zero.compile import compilable_blocks, compile_blocks, compiled_blocks
 from r1zero.train.update import MicroBatch, sequence_logprobs
 
 
 def _model() -> Qwen2ForCausalLM:
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        pad_token_id=0,
-    )
-    model = Qwen2ForCausalLM(config)
+    model = random_qwen2(vocab=64, hidden=32, intermediate=64, layers=3, max_positions=128)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model.train()
 

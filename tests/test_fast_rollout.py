@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
 
+from helpers import random_qwen2
 from r1zero.rollout import get_engine
 from r1zero.rollout.base import SamplingParams
 from r1zero.rollout.fast import ATTENTION_NAME, FastEngine, sample
@@ -25,18 +26,9 @@ def one_thread():
 
 
 def qwen2(layers: int = 2) -> Qwen2ForCausalLM:
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=100,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=PAD,
-    )
-    return Qwen2ForCausalLM(config).eval()
+    return random_qwen2(
+        vocab=100, hidden=64, intermediate=128, layers=layers, max_positions=256
+    ).eval()
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
 
+from helpers import random_qwen2
 from r1zero.algos import selective_logprobs
 from r1zero.train.update import MicroBatch, sequence_logprobs
 
@@ -91,19 +92,9 @@ PAD = 0
 
 @pytest.fixture(scope="module")
 def qwen() -> Qwen2ForCausalLM:
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        pad_token_id=PAD,
-        tie_word_embeddings=True,
-    )
-    return Qwen2ForCausalLM(config).eval()
+    return random_qwen2(
+        vocab=64, hidden=32, intermediate=64, layers=2, max_positions=128, tie_word_embeddings=True
+    ).eval()
 
 
 def padded_batch() -> tuple[MicroBatch, list[tuple[list[int], list[int]]]]:

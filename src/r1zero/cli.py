@@ -261,14 +261,11 @@ def eval_cmd(
 def _trained_template(model: str) -> str | None:
     """The prompt template a run folder (or one of its checkpoints) trained with; the tiny
     model's own for the embedded default."""
-    import yaml
+    from r1zero.config import load_config
 
     for folder in (Path(model), Path(model).parent):
         if (folder / "config.yaml").is_file():
-            cfg = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
-            found = cfg.get("prompt_template") or (cfg.get("data") or {}).get("prompt_template")
-            if found:
-                return str(found)
+            return load_config(folder / "config.yaml").data.prompt_template
     if (Path(model) / "r1zero_tiny.json").is_file():
         from r1zero.tiny import TINY_TEMPLATE
 

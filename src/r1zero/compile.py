@@ -39,9 +39,9 @@ def compilable_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 def compile_blocks(model: torch.nn.Module, compiled: dict | None = None) -> list[torch.nn.Module]:
     """Route every compilable block through ``torch.compile`` from now on; returns the blocks.
-    ``compiled`` (block id -> wrapper) keeps wrappers across calls."""
+    ``compiled`` keeps the wrappers (and the model's block list) across calls."""
     compiled = {} if compiled is None else compiled
-    blocks = compilable_blocks(model)
+    blocks = _cached_blocks(model, compiled)
     for block in blocks:
         if id(block) not in compiled:
             compiled[id(block)] = torch.compile(block._call_impl, dynamic=True)
@@ -49,14 +49,32 @@ def compile_blocks(model: torch.nn.Module, compiled: dict | None = None) -> list
     return blocks
 
 
+def _cached_blocks(model: torch.nn.Module, compiled: dict) -> list[torch.nn.Module]:
+    """:func:`compilable_blocks`, found once per model (not walked again per decode step)."""
+    key = ("blocks", id(model))
+    if key not in compiled:
+        compiled[key] = compilable_blocks(model)
+    return compiled[key]
+
+
+def eager_blocks(model: torch.nn.Module) -> None:
+    """Undo :func:`compile_blocks`: every block runs eagerly again."""
+    for block in compilable_blocks(model):
+        block._compiled_call_impl = None
+
+
 @contextmanager
 def compiled_rotary(model: torch.nn.Module, compiled: dict):
     """Inside the block, the attention modules' ``apply_rotary_pos_emb`` (a global of their
     modeling module, looked up at each call) runs compiled: a pure function, one graph for
     every layer, ~10 pointwise kernels fused into one."""
-    modules = {sys.modules[type(m).__module__] for m in model.modules() if hasattr(m, "layer_idx")}
+    key = ("rotary modules", id(model))
+    if key not in compiled:  # found once: the walk over every module is not per decode step
+        compiled[key] = {
+            sys.modules[type(m).__module__] for m in model.modules() if hasattr(m, "layer_idx")
+        }
     patched = []
-    for mod in modules:
+    for mod in compiled[key]:
         fn = getattr(mod, "apply_rotary_pos_emb", None)
         if fn is None:
             continue
@@ -76,11 +94,12 @@ def compiled_rotary(model: torch.nn.Module, compiled: dict):
 def compiled_blocks(model: torch.nn.Module, compiled: dict):
     """:func:`compile_blocks` and :func:`compiled_rotary` inside the block only; each block's
     previous routing (eager, or training's own compiled call) comes back afterwards."""
-    before = {id(b): b._compiled_call_impl for b in compilable_blocks(model)}
-    blocks = compile_blocks(model, compiled)
+    blocks = _cached_blocks(model, compiled)
+    before = [b._compiled_call_impl for b in blocks]
+    compile_blocks(model, compiled)
     try:
         with compiled_rotary(model, compiled):
             yield
     finally:
-        for block in blocks:
-            block._compiled_call_impl = before[id(block)]
+        for block, impl in zip(blocks, before, strict=True):
+            block._compiled_call_impl = impl

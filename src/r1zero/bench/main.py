@@ -34,7 +34,7 @@ import torch
 from r1zero.bench import measure as M
 from r1zero.bench import model as B
 from r1zero.bench.report import headline, print_table
-from r1zero.compile import compilable_blocks, compile_blocks
+from r1zero.compile import compile_blocks, eager_blocks
 from r1zero.config import ModelConfig
 from r1zero.train.experience import Policy
 
@@ -412,8 +412,7 @@ def set_compiled(model: torch.nn.Module, on: bool) -> None:
     if on:
         compile_blocks(model)
     else:
-        for block in compilable_blocks(model):
-            block._compiled_call_impl = None
+        eager_blocks(model)
 
 
 def free(device: torch.device) -> None:
