@@ -252,3 +252,22 @@ def test_combine():
         combine(per, [1.0])
     with pytest.raises(ValueError, match="different lengths"):
         combine({"a": [1.0], "b": [1.0, 0.0]})
+
+
+HOSTILE_TARGETS = ["1e10000000", "1e30000000", "1e-999999999", "1/0", 10**100_000,
+                   float("nan"), float("inf"), None, True, "28; import os"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "target",
+    HOSTILE_TARGETS,
+    ids=lambda v: "huge int" if isinstance(v, int) and v.bit_length() > 9000 else repr(v)[:24],
+)
+def test_hostile_target_scores_zero_fast(target):
+    """A target of "1e10000000" took 10 s to score; "1e-999999999" never finished (issue 21)."""
+    good = OK + "<answer>44 + 19 - 35</answer>"
+    t0 = time.perf_counter()
+    assert equation_reward([good], nums=[[44, 19, 35]], target=[target]) == [0.0]
+    assert equation_failure(good, [44, 19, 35], target) == "wrong_value"
+    assert (time.perf_counter() - t0) * 1000 < 50  # the bound is 10 ms; margin for a busy CPU
+    assert equation_reward([good], nums=[[44, 19, 35]], target=["28"]) == [1.0]

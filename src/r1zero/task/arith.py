@@ -21,13 +21,20 @@ Deliberate refusals (each raises :class:`ArithError`; the reward is then 0):
   denominator exceeds :data:`MAX_BITS` bits: they bound time and memory on hostile input
   and no real answer comes near them.
 
+A ``target`` column value goes through :func:`target_value`, bounded the same way: a
+hostile target such as ``"1e-999999999"`` would otherwise make ``Fraction`` build a number
+of a billion digits.
+
 Whitespace is any of ASCII space, tab, newline, carriage return, form feed, vertical tab.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 MAX_CHARS = 1_000
 MAX_DEPTH = 64
@@ -203,3 +210,49 @@ def numbers_used(expr: str | Node) -> list[int]:
     """The integer literals of ``expr`` (text or parsed tree), left to right; raise ArithError."""
     root = parse(expr) if isinstance(expr, str) else expr
     return [node.value for node in _postorder(root) if isinstance(node, Num)]
+
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?")
+MAX_EXPONENT = 1_000
+"""Largest |exponent| of a target written as text: 10**1000 already needs 3,322 bits."""
+
+
+def target_value(target: Any) -> Fraction:
+    """The exact value of a ``target`` column entry, or ArithError in one line.
+
+    Accepts ints (and numpy integers) of at most :data:`MAX_BITS` bits, finite floats, and
+    decimal text such as ``"24"``, ``"2.5"`` or ``"3e2"`` of at most :data:`MAX_CHARS`
+    characters and an exponent within :data:`MAX_EXPONENT`. Everything else (bools, NaN,
+    infinities, ``"1/0"``, ``"1e10000000"``, lists) is refused in constant time; no answer
+    could equal such a target, and building its value could take minutes."""
+    if hasattr(target, "item") and not isinstance(target, str | bytes):
+        target = target.item()  # numpy / torch scalars
+    if isinstance(target, bool):
+        raise ArithError(f"target must be a number, got {target!r}")
+    if isinstance(target, int | Fraction):
+        value = Fraction(target)
+    elif isinstance(target, float):
+        if not math.isfinite(target):
+            raise ArithError(f"target must be a finite number, got {target!r}")
+        value = Fraction(target)
+    elif isinstance(target, str):
+        value = _decimal_text(target)
+    else:
+        raise ArithError(f"target must be a number, got {type(target).__name__}")
+    if value.numerator.bit_length() > MAX_BITS or value.denominator.bit_length() > MAX_BITS:
+        raise ArithError(f"target larger than {MAX_BITS} bits")
+    return value
+
+
+def _decimal_text(text: str) -> Fraction:
+    """A decimal literal (optional sign, point and exponent), checked before conversion."""
+    s = text.strip()
+    short = s if len(s) <= 40 else s[:37] + "..."
+    if len(s) > MAX_CHARS:
+        raise ArithError(f"target text longer than {MAX_CHARS} characters")
+    m = _DECIMAL.fullmatch(s)
+    if m is None:
+        raise ArithError(f"target must be a decimal number, got {short!r}")
+    if m.group(1) is not None and abs(int(m.group(1))) > MAX_EXPONENT:
+        raise ArithError(f"target exponent beyond +-{MAX_EXPONENT}: {short!r}")
+    return Fraction(s)

@@ -28,7 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from r1zero.task.arith import ArithError, evaluate, numbers_used, parse
+from r1zero.task.arith import ArithError, evaluate, numbers_used, parse, target_value
 
 TOLERANCE = Fraction(1, 100_000)
 MIN_THOUGHT_CHARS = 1_000
@@ -84,7 +84,8 @@ def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
 
 def equation_failure(completion: Any, nums: list[int], target: int) -> str | None:
     """Why the equation reward is 0: "no_answer", "not_parseable", "wrong_numbers" or
-    "wrong_value" (also division by zero); None when it is 1."""
+    "wrong_value" (also division by zero, and a target that is no bounded number, see
+    :func:`r1zero.task.arith.target_value`); None when it is 1."""
     answer = _block(_text(completion), "answer")
     if answer is None:
         return "no_answer"
@@ -95,10 +96,10 @@ def equation_failure(completion: Any, nums: list[int], target: int) -> str | Non
     if Counter(numbers_used(tree)) != Counter(int(x) for x in nums):
         return "wrong_numbers"
     try:
-        value = evaluate(tree)
+        value, goal = evaluate(tree), target_value(target)
     except ArithError:
         return "wrong_value"
-    return None if abs(value - Fraction(target)) < TOLERANCE else "wrong_value"
+    return None if abs(value - goal) < TOLERANCE else "wrong_value"
 
 
 def _equation_ok(completion: Any, nums: Any, target: Any) -> bool:
@@ -181,7 +182,8 @@ def combine(
 ) -> list[float]:
     """Weighted sum over functions per completion (TRL's ``reward_weights``, default all 1).
     A None or NaN reward (a function abstaining on that sample) adds nothing, like TRL's
-    nansum."""
+    nansum; a completion on which every function abstained is NaN (unscorable: the
+    advantage estimators leave it out of its group's statistics and give it 0), as in TRL."""
     names = list(rewards_per_func)
     if weights is None:
         weights = [1.0] * len(names)
@@ -193,9 +195,11 @@ def combine(
     lengths = {len(v) for v in rewards_per_func.values()}
     if len(lengths) > 1:
         raise ValueError(f"reward functions returned different lengths: {sorted(lengths)}")
-    total = [0.0] * (lengths.pop() if lengths else 0)
+    n = lengths.pop() if lengths else 0
+    total, scored = [0.0] * n, [False] * n
     for w, name in zip(weights, names, strict=True):
         for i, r in enumerate(rewards_per_func[name]):
             if r is not None and not math.isnan(r):
                 total[i] += w * r
-    return total
+                scored[i] = True
+    return [t if ok else math.nan for t, ok in zip(total, scored, strict=True)]
