@@ -336,3 +336,143 @@ def test_overlong_penalty():
     lengths = torch.tensor([5, 6, 7, 8, 10, 12])
     close(overlong_penalty(lengths, 10, 4, 1.0), [0, 0, -0.25, -0.5, -1, -1])
     close(overlong_penalty(lengths, 10, 4, 2.0), [0, 0, -0.5, -1, -2, -2])
+
+
+# ---------------------------------------------------------------- NaN rewards (TRL: abstaining)
+
+NAN = float("nan")
+
+
+def _reference_advantage(name: str, valid: list[float], i: int, scale_by: float | None) -> float:
+    """The estimator on the group's scored rewards only, written out plainly."""
+    r = torch.tensor(valid, dtype=torch.float64)
+    if name == "rloo":
+        return float(r[i] - (r.sum() - r[i]) / (len(valid) - 1)) if len(valid) > 1 else 0.0
+    adv = float(r[i] - r.mean())
+    if name == "grpo" and scale_by is not None:
+        adv = adv / (scale_by + EPS)
+    elif name == "grpo":  # one scored reward: std NaN -> advantage 0 (TRL)
+        adv = adv / (float(r.std()) + EPS) if len(valid) > 1 else 0.0
+    return adv
+
+
+@given(st.data())
+def test_nan_rewards_are_left_out_of_group_statistics(data):
+    """Each estimator on a group with NaN rewards equals the same estimator on the group's
+    scored rewards alone, and a NaN reward's advantage is 0 (TRL's nanmean/nanstd,
+    nan_to_num). Before the fix a NaN poisoned its whole group (every advantage NaN)."""
+    g = data.draw(st.integers(2, 6), label="num_generations")
+    n = g * data.draw(st.integers(1, 3), label="groups")
+    value = st.one_of(st.just(NAN), st.integers(-4, 4).map(float))
+    rewards = data.draw(st.lists(value, min_size=n, max_size=n), label="rewards")
+    r = torch.tensor(rewards, dtype=torch.float64)
+    for name in ADVANTAGES:
+        adv = ADVANTAGES[name](r, g)
+        assert torch.isfinite(adv).all(), name
+        for start in range(0, n, g):
+            group = rewards[start : start + g]
+            valid = [x for x in group if not math.isnan(x)]
+            k = 0
+            for j, x in enumerate(group):
+                if math.isnan(x):
+                    assert adv[start + j] == 0.0, name
+                    continue
+                ref = _reference_advantage(name, valid, k, None)
+                assert float(adv[start + j]) == pytest.approx(ref, rel=1e-9, abs=1e-9), name
+                k += 1
+
+
+def test_nan_rewards_batch_scale_uses_std_of_scored_rewards():
+    r = torch.tensor([1.0, 0.0, NAN, 1.0, 0.0, 0.0, 3.0, NAN], dtype=torch.float64)
+    scored = r[~r.isnan()]
+    adv = ADVANTAGES["grpo"](r, 4, scale_rewards="batch")
+    expected = (torch.tensor([1.0, 0.0, 1.0]) - 2 / 3) / (scored.std() + EPS)
+    torch.testing.assert_close(adv[[0, 1, 3]], expected.double())
+    assert adv[2] == 0 and adv[7] == 0
+
+
+def test_one_unscorable_completion_does_not_move_its_group():
+    """Issue 20's case: scored as 0, an abstaining completion got a spurious advantage and
+    moved the others; as NaN it gets 0 and the others equal those of the group without it."""
+    with_nan = ADVANTAGES["grpo"](torch.tensor([1.0, 0.0, 1.0, NAN]), 4)
+    without = ADVANTAGES["grpo"](torch.tensor([1.0, 0.0, 1.0]), 3)
+    torch.testing.assert_close(with_nan[:3], without)
+    assert with_nan[3] == 0.0
+
+
+def test_all_nan_group_gets_zero_advantages_and_is_not_flat():
+    r = torch.tensor([NAN, NAN, 1.0, 1.0])
+    for name in ADVANTAGES:
+        assert ADVANTAGES[name](r, 2).tolist() == [0.0, 0.0, 0.0, 0.0], name
+    assert zero_std_fraction(r, 2) == 0.5  # only the scored flat group counts
+    assert zero_std_fraction(torch.tensor([1.0, NAN, 0.0, 1.0]), 2) == 0.5
+
+
+def test_combine_marks_rows_where_every_function_abstained_nan():
+    from r1zero.task.rewards import combine
+
+    out = combine({"a": [1.0, None, NAN], "b": [NAN, 2.0, None]}, [0.5, 2.0])
+    assert out[:2] == [0.5, 4.0] and math.isnan(out[2])
+    assert combine({"a": [0.0]}) == [0.0]
+
+
+def test_score_maps_none_to_nan_and_refuses_non_numbers():
+    """None was a TypeError in score() before; now NaN. Wrong lengths and non-numbers are
+    one-line ConfigErrors naming the function."""
+    from r1zero.config import ConfigError
+    from r1zero.train.experience import score
+
+    rows = [{"nums": [1, 2], "target": 3}] * 3
+
+    def abstains(completions, **kw):
+        return [1.0, None, 0.0]
+
+    out = score([("abstains", abstains)], ["a", "b", "c"], rows)
+    assert out["abstains"][0] == 1.0 and math.isnan(out["abstains"][1])
+    with pytest.raises(ConfigError, match="'short' returned 1 rewards for 3 completions"):
+        score([("short", lambda completions, **kw: [1.0])], ["a", "b", "c"], rows)
+    with pytest.raises(ConfigError, match="'text' must return a list of numbers or None"):
+        score([("text", lambda completions, **kw: ["x"] * 3)], ["a", "b", "c"], rows)
+
+
+# ---------------------------------------------------------------- bias-corrected KL
+
+
+def test_bias_corrected_kl_value_and_gradient():
+    """k3 x pi/pi_old: off-policy its value is k3 x ratio; on-policy (ratio 1) the value is
+    plain k3 but the gradient gains k3 d(log pi): d/dp [k3(p) e^(p - p_old)] at p = p_old
+    = (1 - e^(q - p)) + k3."""
+    from r1zero.algos.kl import kl_k3_bias_corrected
+
+    q = torch.tensor([[math.log(0.25)]], dtype=torch.float64)
+    old = torch.tensor([[math.log(0.4)]], dtype=torch.float64)
+    p = torch.tensor([[math.log(0.5)]], dtype=torch.float64, requires_grad=True)
+    c = 0.5 + math.log(2) - 1  # k3 at pi = 0.5, pi_ref = 0.25
+    value = kl_k3_bias_corrected(p, q, old)
+    assert value.item() == pytest.approx(c * 0.5 / 0.4, rel=1e-12)
+    on = kl_k3_bias_corrected(p, q, p.detach())
+    assert on.item() == pytest.approx(c, rel=1e-12)
+    (grad_on,) = torch.autograd.grad(on.sum(), p)
+    (grad_plain,) = torch.autograd.grad(kl_k3(p, q).sum(), p)
+    assert grad_plain.item() == pytest.approx(1 - 0.5, rel=1e-12)  # 1 - e^(q - p)
+    assert grad_on.item() == pytest.approx(1 - 0.5 + c, rel=1e-12)
+
+
+def test_policy_loss_bias_correction_flag():
+    lp = torch.full((2, 3), math.log(0.5), dtype=torch.float64)
+    kw = dict(
+        logprobs=lp,
+        old_logprobs=torch.full((2, 3), math.log(0.4), dtype=torch.float64),
+        advantages=torch.zeros(2, dtype=torch.float64),
+        completion_mask=MASK.long(),
+        loss_type="bnpo",
+        epsilon=0.2,
+        epsilon_high=None,
+        beta=1.0,
+        ref_logprobs=torch.full((2, 3), math.log(0.25), dtype=torch.float64),
+    )
+    c = 0.5 + math.log(2) - 1
+    plain, m_plain = policy_loss(**kw)
+    corrected, m_corr = policy_loss(**kw, use_bias_correction_kl=True)
+    assert plain.item() == pytest.approx(c) and m_plain["kl"] == pytest.approx(c)
+    assert corrected.item() == pytest.approx(c * 1.25) and m_corr["kl"] == pytest.approx(c * 1.25)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from r1zero.algos.kl import kl_k3
+from r1zero.algos.kl import kl_k3, kl_k3_bias_corrected
 
 
 def clipped_surrogate(
@@ -101,8 +101,12 @@ def policy_loss(
     grad_accum: int = 1,
     max_completion_length: int = 1,
     num_items_in_batch: int = 1,
+    use_bias_correction_kl: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of one micro-batch (already divided for gradient accumulation) and its metrics."""
+    """Loss of one micro-batch (already divided for gradient accumulation) and its metrics.
+
+    ``use_bias_correction_kl`` weights the k3 term by pi/pi_old (TRL 1.16's default; the
+    tutorial's TRL 0.14 used plain k3, r1zero's default)."""
     mask = completion_mask.to(logprobs.dtype)
     per_token, is_clipped = clipped_surrogate(
         logprobs,
@@ -115,7 +119,10 @@ def policy_loss(
     if beta > 0:
         if ref_logprobs is None:
             raise ValueError("beta > 0 needs ref_logprobs")
-        kl = kl_k3(logprobs, ref_logprobs)
+        if use_bias_correction_kl:
+            kl = kl_k3_bias_corrected(logprobs, ref_logprobs, old_logprobs)
+        else:
+            kl = kl_k3(logprobs, ref_logprobs)
         per_token = per_token + beta * kl
         metrics["kl"] = ((kl * mask).sum() / mask.sum().clamp(min=1)).item()
     loss = LOSS_AGGREGATIONS[loss_type](

@@ -149,6 +149,10 @@ class GRPOConfig:
         0.0,
         "KL coefficient (k3 estimator against the reference model). 0 loads no reference model. The tutorial used 0.001; the GRPO paper 0.04.",
     )
+    use_bias_correction_kl: bool = _f(
+        False,
+        "Weight the k3 KL term by the importance ratio pi/pi_old (unbiased off-policy). Off here, as in the tutorial's TRL 0.14 (plain k3); TRL 1.16's default is true.",
+    )
     epsilon: float = _f(0.2, "Lower clip range of the importance ratio (PPO/GRPO clipping).")
     epsilon_high: float | None = _f(
         None, "Upper clip range; empty: same as epsilon. DAPO's clip-higher recommends 0.28."
@@ -194,6 +198,10 @@ class GRPOConfig:
     temperature: float = _f(1.0, "Sampling temperature for rollouts.")
     top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
     top_k: int | None = _f(None, "Top-k sampling for rollouts; empty or 0 disables.")
+    repetition_penalty: float = _f(
+        1.0,
+        "Rollout repetition penalty (TRL's key, 1.0: none). Other values sample from a distribution the loss does not score (off-policy); the fast engine refuses them.",
+    )
     reward_funcs: list[str] = _f(
         ["format", "equation"],
         "Rewards summed into the return: format, equation, thought_len, or your own as module:function or path/to/file.py:function with TRL's signature. The tutorial used format, equation, thought_len.",

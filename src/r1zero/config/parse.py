@@ -167,6 +167,8 @@ def _normalise(cfg: Config) -> None:
         (g.beta >= 0, "beta must be >= 0"),
         (g.temperature > 0, "temperature must be > 0"),
         (0 < g.top_p <= 1, "top_p must be in (0, 1]"),
+        (g.top_k is None or g.top_k >= 0, "top_k must be >= 0 (0 or empty: off)"),
+        (g.repetition_penalty > 0, "repetition_penalty must be > 0 (1.0: off)"),
         (g.num_iterations >= 1, "num_iterations must be at least 1"),
         (r.save_strategy in ("steps", "no"), "save_strategy must be steps or no"),
         (

@@ -7,6 +7,7 @@ loss needs them).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import torch
 
 from r1zero.algos import ADVANTAGES
 from r1zero.algos.shaping import overlong_penalty
-from r1zero.config import GRPOConfig
+from r1zero.config import ConfigError, GRPOConfig
 from r1zero.rollout import RolloutBatch, RolloutEngine, SamplingParams
 from r1zero.task.prompts import PromptTemplate, render
 from r1zero.task.rewards import combine
@@ -110,12 +111,31 @@ def rollout(
 def score(
     reward_funcs: list[tuple[str, Callable]], completions: list[str], rows: list[dict]
 ) -> dict[str, torch.Tensor]:
-    """Each reward function with TRL's signature: (completions, **dataset_columns)."""
+    """Each reward function with TRL's signature: (completions, **dataset_columns).
+
+    None (a function abstaining on a completion, TRL's convention) becomes NaN; a wrong
+    number of rewards or a non-number is a one-line error naming the function (a
+    ConfigError: the fix is in reward_funcs)."""
     columns = {k: [r[k] for r in rows] for k in rows[0]}
     return {
-        name: torch.tensor(fn(completions, **columns), dtype=torch.float32)
+        name: _as_rewards(name, fn(completions, **columns), len(completions))
         for name, fn in reward_funcs
     }
+
+
+def _as_rewards(name: str, values: Any, n: int) -> torch.Tensor:
+    """(n,) float32 rewards from what a reward function returned; None -> NaN."""
+    try:
+        out = [math.nan if v is None else float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"reward function {name!r} must return a list of numbers or None, got {str(values)[:80]}"
+        ) from None
+    if len(out) != n:
+        raise ConfigError(
+            f"reward function {name!r} returned {len(out)} rewards for {n} completions"
+        )
+    return torch.tensor(out, dtype=torch.float32)
 
 
 def make_experience(

@@ -185,6 +185,7 @@ def accumulate_gradients(
                 grad_accum=n_micro,
                 max_completion_length=cfg.max_completion_length,
                 num_items_in_batch=num_items_in_batch,
+                use_bias_correction_kl=cfg.use_bias_correction_kl,
             )
             scale = world if cfg.loss_type == "dapo" else 1
             (loss * scale).backward()
