@@ -281,17 +281,30 @@ def report(
     ),
     watch: Annotated[bool, typer.Option(help="Rebuild while the run goes on.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between rebuilds with --watch.")] = 30.0,
+    phrase: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A phrase to plot as its share of every completion per step (repeatable; "
+            "case-insensitive; re:REGEX for a regex), e.g. --phrase guess --phrase 等等."
+        ),
+    ] = None,
 ) -> None:
     """One self-contained HTML report: curves, behaviour detectors, sample browser."""
     from r1zero import report as rep
+    from r1zero.report.build import ReportError
 
     for d in run_dirs:
         if not (d / "metrics.jsonl").is_file():
             _fail(f"{d} is not a run folder (no metrics.jsonl)")
-    if watch:
-        rep.watch(run_dirs[0], output, interval_s=interval)
-        return
-    stats = rep.build_report(run_dirs, output)
+    try:
+        if watch:
+            rep.watch(run_dirs[0], output, interval_s=interval, phrases=phrase or [])
+            return
+        stats = rep.build_report(run_dirs, output, phrases=phrase or [])
+    except ReportError as e:
+        from rich.markup import escape
+
+        _fail(escape(str(e)))
     err.print(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB)")
     typer.echo(json.dumps(stats, default=str))
 

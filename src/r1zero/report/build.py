@@ -5,14 +5,25 @@ from __future__ import annotations
 import base64
 import json
 import os
+import tempfile
 import time
 import zlib
 from pathlib import Path
 from typing import Any
 
 from r1zero.report import html
-from r1zero.report.load import TIER_BASE, TIER_SAMPLE, Run, StepSummary, load_run, summarize_steps
+from r1zero.report.load import (
+    TIER_BASE,
+    TIER_SAMPLE,
+    Run,
+    StepSummary,
+    load_run,
+    summarize_steps,
+    user_phrase,
+)
 from r1zero.report.plots import build_charts, format_stable_steps
+from r1zero.report.rows import Skipped
+from r1zero.report.summary import headline, step_counts, summary_row
 
 
 def _names(paths: list[Path]) -> list[str]:
@@ -80,30 +91,52 @@ def _pack_samples(
     return base64.b64encode(b"".join(parts)).decode("ascii"), kept
 
 
-def _summary_row(run: Run, summaries: list[StepSummary], stable: int | None) -> dict[str, Any]:
-    last = run.metrics[-1] if run.metrics else {}
-    best = max(run.evals, key=lambda e: e.get("eval/accuracy", -1), default={})
-    n = sum(s.stats["n"] for s in summaries)
+class ReportError(ValueError):
+    """Bad input to the report (an output path, a phrase): the message is one line to print."""
 
-    def total(key: str) -> int:
-        return round(sum(s.stats[key] * s.stats["n"] for s in summaries))
 
-    return {
-        "run": run.name,
-        "status": "done" if run.done else "running / stopped",
-        "last step": last.get("step", max((s.step for s in summaries), default=None)),
-        "reward": last.get("reward"),
-        "accuracy": last.get("accuracy"),
-        "best eval accuracy": best.get("eval/accuracy"),
-        "eval step": best.get("step"),
-        "format >= 0.9 from step": stable,
-        "completions": n,
-        "reflection": total("rate/reflection") / n if n else None,
-        "aha candidates": total("rate/aha"),
-        "mixing": total("rate/mixing") / n if n else None,
-        "repetition": total("rate/repetition") / n if n else None,
-        "loop + truncated": total("rate/loop_truncated"),
-    }
+def check_output(out: Path) -> None:
+    """Refuse an output that is a folder, or an existing file that is not an HTML page (a run's
+    metrics.jsonl, a config, anyone's notes): the report replaces what it writes."""
+    if out.is_dir():
+        raise ReportError(f"-o {out} is a folder; give a file name, e.g. -o {out / 'report.html'}")
+    if out.exists() or out.is_symlink():
+        try:
+            with open(out, "rb") as f:
+                head = f.read(64).lstrip().lower()
+        except OSError as e:
+            raise ReportError(f"-o {out}: cannot read the existing file ({e.strerror})") from None
+        if not head.startswith((b"<!doctype html", b"<html")):
+            raise ReportError(
+                f"-o {out} exists and is not an HTML report; refusing to overwrite it "
+                "(choose another -o, e.g. report.html)"
+            )
+
+
+def _write_atomic(out: Path, text: str) -> None:
+    """Write next to ``out`` under a fresh name, then rename: a browser reloading mid-build
+    never sees half a page, and no planted ``out.tmp`` (or symlink) is written through."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _skipped(runs: list[Run], steps: list[list[StepSummary]]) -> list[dict[str, Any]]:
+    """Per run: malformed lines skipped in metrics/eval files and in completion files."""
+    out = []
+    for run, summaries in zip(runs, steps, strict=True):
+        rows = Skipped()
+        for s in summaries:
+            rows.merge(s.skipped)
+        out.append({"run": run.name, "metrics": run.skipped.count, "metrics_first": run.skipped.first,
+                    "rows": rows.count, "rows_first": rows.first})  # fmt: skip
+    return out
 
 
 def build_report(
@@ -117,21 +150,34 @@ def build_report(
     workers: int = 2,
     refresh_s: int | None = None,
     cache: dict | None = None,
+    phrases: list[str] = (),
 ) -> dict[str, Any]:
     """Write one self-contained HTML report for ``run_dirs`` (overlaid) to ``out``.
 
     Detectors run on every completion; the sample browser keeps, per step, up to
     ``max_samples_per_step`` completions stratified by total-reward level plus every flagged one,
     until the file would pass ``max_mb`` (or the inflated samples ``max_text_mb``).
-    ``refresh_s`` adds a meta refresh (live mode); ``cache`` reuses step summaries across calls.
-    Returns stats: sizes, timings, counts per run.
+    ``refresh_s`` reloads an open page that often (live mode); ``cache`` reuses step summaries
+    across calls; ``phrases`` (literal, or ``re:REGEX``) become curves over every completion.
+    Raises ReportError for an output that is a folder or a file that is not a report, and for
+    a bad phrase. Returns stats: sizes, timings, counts per run.
     """
     t0 = time.perf_counter()
+    out = Path(out)
+    check_output(out)
+    try:
+        user = tuple(user_phrase(p) for p in phrases)
+    except ValueError as e:
+        raise ReportError(str(e)) from None
     paths = [Path(p) for p in run_dirs]
     runs = [load_run(p, n) for p, n in zip(paths, _names(paths), strict=True)]
     files = [f for r in runs for f in r.step_files]
     flat = summarize_steps(
-        files, max_samples_per_step=max_samples_per_step, workers=workers, cache=cache
+        files,
+        max_samples_per_step=max_samples_per_step,
+        workers=workers,
+        cache=cache,
+        user_phrases=user,
     )
     steps, i = [], 0
     for r in runs:
@@ -139,9 +185,9 @@ def build_report(
         i += len(r.step_files)
     t_detect = time.perf_counter() - t0
 
-    charts = build_charts(runs, steps)
+    charts = build_charts(runs, steps, [label for label, _ in user])
     stable = format_stable_steps(runs, steps)
-    summary = [_summary_row(r, s, st) for r, s, st in zip(runs, steps, stable, strict=True)]
+    summary = [summary_row(r, s, st) for r, s, st in zip(runs, steps, stable, strict=True)]
     page = html.Page(
         title=title or "r1zero report: " + ", ".join(r.name for r in runs),
         runs=[{"name": r.name, "path": str(r.path), "done": r.done} for r in runs],
@@ -151,6 +197,9 @@ def build_report(
         charts=charts,
         refresh_s=refresh_s,
         max_samples_per_step=max_samples_per_step,
+        headlines=[headline(r, i, s) for i, (r, s) in enumerate(zip(runs, steps, strict=True))],
+        counts=[step_counts(s) for s in steps],
+        skipped=_skipped(runs, steps),
     )
     skeleton = len(html.render(page).encode())
     budget = int(max_mb * 1e6) - skeleton - 64_000
@@ -159,11 +208,7 @@ def build_report(
     )
     page.kept = kept | {"total": sum(s.stats["n"] for ss in steps for s in ss)}
     text = html.render(page)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)  # a browser reloading mid-build never sees half a page
+    _write_atomic(out, text)
     return {
         "out": str(out),
         "bytes": len(text.encode()),
@@ -176,4 +221,5 @@ def build_report(
         "charts": len(charts),
         "format_stable_step": stable,
         "runs": summary,
+        "skipped": page.skipped,
     }

@@ -80,7 +80,6 @@ def _is_word(ch: str) -> bool:
 _CJK_LEAD_BYTES = [bytes([b]) for b in range(0xE3, 0xEA)]
 _ASCII_LETTERS = string.ascii_letters.encode()
 _LATIN_WORD_RE = re.compile("[A-Za-z]{2,}")
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 # ---------------------------------------------------------------- thresholds (see docs/report.md)
 NGRAM_N = 6
@@ -106,12 +105,23 @@ class Parts:
     """Content of the first ``<answer>...</answer>``, or None."""
 
 
+def first_answer(completion: str) -> str | None:
+    """Content of the first ``<answer>...</answer>``: what ``re.search(r"<answer>(.*?)</answer>",
+    completion, re.DOTALL)`` finds, in linear time. The regex retries at every ``<answer>`` and
+    scans to the end each time, quadratic on a loop of ``<answer>`` that never closes. If the
+    first opening tag has no closing tag after it, no later one has either."""
+    start = completion.find("<answer>")
+    if start < 0:
+        return None
+    end = completion.find("</answer>", start + len("<answer>"))
+    return None if end < 0 else completion[start + len("<answer>") : end]
+
+
 def split_completion(completion: str) -> Parts:
     think = completion.split("</think>", 1)[0]
     if think.lstrip().startswith("<think>"):
         think = think.lstrip()[len("<think>") :]
-    m = _ANSWER_RE.search(completion)
-    return Parts(think=think, answer=m.group(1) if m else None)
+    return Parts(think=think, answer=first_answer(completion))
 
 
 def reflection_phrases(text: str) -> list[str]:

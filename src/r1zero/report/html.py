@@ -17,7 +17,7 @@ from r1zero.report.detectors import FLAGS, REFLECTION_JS_PATTERN
 from r1zero.report.load import FAILURES
 from r1zero.report.plots import PALETTE
 
-_PCT_KEYS = {"reflection", "mixing", "repetition", "accuracy", "best eval accuracy"}
+_PCT_KEYS = {"reflection", "mixing", "repetition", "accuracy", "best eval"}
 
 
 @dataclass
@@ -30,6 +30,10 @@ class Page:
     charts: list[dict[str, Any]]
     refresh_s: int | None
     max_samples_per_step: int
+    headlines: list[dict[str, Any]] = field(default_factory=list)
+    counts: list[dict[str, list[int]]] = field(default_factory=list)
+    """Per run, per step: completions and flag counts over every completion (summary.step_counts)."""
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     samples_b64: str = ""
     kept: dict[str, int] = field(default_factory=dict)
 
@@ -68,6 +72,54 @@ def _summary(page: Page) -> str:
     return f'<div class="scroll"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _duration(seconds: float) -> str:
+    h, rest = divmod(round(seconds), 3600)
+    return f"{h} h {rest // 60} min" if h else f"{rest // 60} min {rest % 60} s"
+
+
+def _headline_items(h: dict[str, Any]) -> list[tuple[str, str]]:
+    items = []
+    if h["eval"]:
+        (s0, a0), (s1, a1) = h["eval"]
+        items.append(("held-out accuracy", f"{a0:.3f} → <b>{a1:.3f}</b> (step {s0} → {s1})"))
+    if h["train"]:
+        items.append(("batch accuracy", f"{_pct(h['train'][0])} → <b>{_pct(h['train'][1])}</b> "
+                      "(mean of the first → last 10 steps)"))  # fmt: skip
+    for key, what in (("truncation", "truncation peaked"), ("loops", "loop + truncated peaked")):
+        p = h[key]
+        link = f'<a href="{escape(p["href"])}">step {p["step"]}</a> ({_pct(p["value"])})' if p else "never"
+        items.append((what, link))
+    if h["tokens_per_s"] is not None:
+        items.append(("throughput", f"{h['tokens_per_s']:,.0f} tokens/s (mean)"))
+    if h["wall_s"] is not None:
+        items.append(("wall time", f"{_duration(h['wall_s'])} (sum of step times)"))
+    return items
+
+
+def _headline(page: Page) -> str:
+    cards = []
+    for i, (run, h) in enumerate(zip(page.runs, page.headlines, strict=True)):
+        swatch = f'<i class="sw" style="background:{PALETTE[i % len(PALETTE)]}"></i>'
+        rows = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in _headline_items(h))
+        cards.append(f'<div class="hl"><h3>{swatch}{escape(run["name"])}</h3><dl>{rows}</dl></div>')
+    return f'<section id="headline"><h2>At a glance</h2><div class="hls">{"".join(cards)}</div></section>'
+
+
+def _skipped_note(page: Page) -> str:
+    notes = []
+    for s in page.skipped:
+        for key, what in (("rows", "completion rows"), ("metrics", "metrics/eval lines")):
+            if s[key]:
+                notes.append(f"{s['run']}: {s[key]:,} malformed {what} skipped (first: {s[key + '_first']})")
+    if not notes:
+        return ""
+    return '<p class="note bad" id="skipped">' + escape("; ".join(notes)) + ".</p>"
+
+
 def _config(page: Page) -> str:
     names = [n for n, _ in page.configs]
     out = []
@@ -101,7 +153,10 @@ def _charts(page: Page) -> tuple[str, list[str]]:
     for c in page.charts:
         div = f'<div class="chart" id="chart-{c["id"]}"><h3>{escape(c["title"])}</h3></div>'
         sections.setdefault(c["section"], []).append(div)
-    out = []
+    out = [
+        '<div id="chart-tools"><label>Smoothing <input type="range" id="smooth" min="0" max="0.99" '
+        'step="0.01" value="0"> <output id="smooth-v">0</output></label></div>'
+    ]
     for i, (name, divs) in enumerate(sections.items()):
         out.append(
             f'<section id="sec-{i}"><h2>{escape(name)}</h2><div class="grid">{"".join(divs)}</div></section>'
@@ -120,11 +175,12 @@ def _filters(page: Page) -> str:
     hidden = " hidden" if len(page.runs) < 2 else ""
     return f"""<form id="filters" onsubmit="return false">
 <label class="wide">Search text<input type="search" id="f-q" placeholder="e.g. wait, 等等, 44 + 19" autocomplete="off"></label>
+<label>Regex<input type="search" id="f-rx" placeholder="e.g. gu+ess" autocomplete="off"></label>
 <label{hidden}>Run<select id="f-run"><option value="">all</option>{runs}</select></label>
 <label>Steps from<input type="number" id="f-smin" inputmode="numeric"></label>
 <label>to<input type="number" id="f-smax" inputmode="numeric"></label>
 <label>Total reward<select id="f-reward"><option value="">any</option></select></label>
-<label>Flag<select id="f-flag"><option value="">any</option><option value="correct">equation correct</option>{flags}{fails}</select></label>
+<label>Flag<select id="f-flag"><option value="">any</option><option value="correct">equation correct</option><option value="wrong">equation wrong</option>{flags}{fails}</select></label>
 <label>Length from<input type="number" id="f-lmin" inputmode="numeric"></label>
 <label>to (tokens)<input type="number" id="f-lmax" inputmode="numeric"></label>
 <button type="button" id="f-clear">Clear</button>
@@ -156,7 +212,6 @@ def render(page: Page) -> str:
         f'<a href="#sec-{i}">{escape(s.split(" (")[0])}</a>' for i, s in enumerate(sections)
     )
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    live = f'<meta http-equiv="refresh" content="{int(page.refresh_s)}">' if page.refresh_s else ""
     live_note = f" · live: reloads every {int(page.refresh_s)} s" if page.refresh_s else ""
     runs = ", ".join(
         f"{escape(r['name'])} ({'done' if r['done'] else 'running'})" for r in page.runs
@@ -167,10 +222,13 @@ def render(page: Page) -> str:
         ],
         "charts": page.charts,
         "reflection": REFLECTION_JS_PATTERN,
+        "counts": page.counts,
+        "refresh": int(page.refresh_s) if page.refresh_s else 0,
     }
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">{live}
+<meta name="generator" content="r1zero report">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(page.title)}</title>
 <style>{_asset("report.css")}</style>
 <script>window.addEventListener("error",function(e){{document.documentElement.dataset.errors=(document.documentElement.dataset.errors||"")+e.message+"\\n"}});
@@ -179,8 +237,9 @@ window.addEventListener("unhandledrejection",function(e){{document.documentEleme
 <main>
 <header class="top"><h1>{escape(page.title)}</h1>
 <p class="sub">Generated {when}{live_note} · {runs}</p></header>
-<nav><a href="#summary">Summary</a><a href="#config">Config</a>{nav}<a href="#samples">Samples</a></nav>
-<section id="summary"><h2>Summary</h2>{_summary(page)}</section>
+<nav><a href="#headline">At a glance</a><a href="#summary">Summary</a><a href="#config">Config</a>{nav}<a href="#samples">Samples</a></nav>
+{_headline(page)}
+<section id="summary"><h2>Summary</h2>{_summary(page)}{_skipped_note(page)}</section>
 <section id="config"><h2>Config{" differences" if len(page.runs) > 1 else ""}</h2>{_config(page)}</section>
 {charts}
 <section id="samples"><h2>Samples</h2>
@@ -191,7 +250,8 @@ window.addEventListener("unhandledrejection",function(e){{document.documentEleme
 <button type="button" id="more" hidden>Show more</button>
 </section>
 <footer><p>Detectors (reflection, aha, language mixing, repetition, format stability) are defined in
-<code>docs/report.md</code> of r1zero. Tap a chart for values; aha markers open their samples.</p></footer>
+<code>docs/report.md</code> of r1zero. Hover or tap a chart for values; click it to open that step's samples
+(filtered by what the curve counts); click a legend entry to hide or show its curve.</p></footer>
 </main>
 {_json_script("report-data", data)}
 <script type="application/octet-stream" id="samples-data">{page.samples_b64}</script>

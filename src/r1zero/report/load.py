@@ -6,11 +6,9 @@ can show survives: per-step rates for the curves and a few candidate samples for
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import random
-import zlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from r1zero.report.detectors import FLAGS, detect
+from r1zero.report.detectors import FLAGS, REFLECTION_PHRASES, detect
+from r1zero.report.rows import Skipped, completion_row, metrics_row, parse_line, read_rows
 
 FAILURES = ("no_answer", "not_parseable", "wrong_numbers", "wrong_value", "unknown")
 """equation_failure reasons; "unknown" when r1zero.task.rewards is unavailable or raised."""
@@ -41,6 +40,8 @@ class Run:
     """Eval lines (``eval/...`` keys) from metrics.jsonl and eval/step-*.json, sorted by step."""
     step_files: list[Path]
     done: bool
+    skipped: Skipped = field(default_factory=Skipped)
+    """Malformed metrics.jsonl lines and eval files, skipped."""
 
 
 @dataclass
@@ -49,50 +50,46 @@ class StepSummary:
     stats: dict[str, float]
     samples: list[dict[str, Any]] = field(default_factory=list)
     """Candidate samples for the browser, each with ``tier`` and ``rank`` (see TIER_*)."""
+    skipped: Skipped = field(default_factory=Skipped)
+    """Malformed rows of the step file, skipped (counted on the page)."""
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    opener = gzip.open if path.suffix == ".gz" else open
+def _eval_file(f: Path, skipped: Skipped) -> tuple[int, dict[str, float]] | None:
+    """eval/step-N.json: its numeric values under ``eval/`` keys; None if unreadable."""
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line being written right now (live runs)
-    except (OSError, EOFError, zlib.error):
-        pass  # a gzip file still being written: keep the rows read so far
-    return rows
+        step = int(f.stem.split("-")[1])
+        data = metrics_row({**parse_line(f.read_text(encoding="utf-8")), "step": step})
+    except (OSError, UnicodeDecodeError, ValueError, IndexError, TypeError) as e:
+        skipped.add(f.name, str(e) or type(e).__name__)
+        return None
+    data = {k: v for k, v in data.items() if k not in ("step", "n")}
+    return step, {k if k.startswith("eval/") else f"eval/{k}": v for k, v in data.items()}
 
 
 def load_run(path: Path, name: str | None = None) -> Run:
     path = Path(path)
     try:
         config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):
         config = {}
+    if not isinstance(config, dict):
+        config = {}
+    skipped = Skipped()
     train: dict[int, dict] = {}
     evals: dict[int, dict] = {}
-    for row in _read_jsonl(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []:
-        if "step" not in row:
-            continue
+    for _, row in read_rows(path / "metrics.jsonl", metrics_row, skipped):
+        step = row["step"]
         ev = {k: v for k, v in row.items() if k.startswith("eval/")}
         rest = {k: v for k, v in row.items() if not k.startswith("eval/") and k != "step"}
         if ev:
-            evals.setdefault(row["step"], {"step": row["step"]}).update(ev)
+            evals.setdefault(step, {"step": step}).update(ev)
         if rest:
-            train[row["step"]] = {"step": row["step"], **rest}
+            train[step] = {"step": step, **rest}
     for f in sorted(path.glob("eval/step-*.json")):
-        try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-            step = int(f.stem.split("-")[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        data = {k: v for k, v in data.items() if k not in ("step", "n")}
-        flat = {k if k.startswith("eval/") else f"eval/{k}": v for k, v in data.items()}
-        nums = {k: v for k, v in flat.items() if isinstance(v, int | float)}
-        evals[step] = {**nums, **evals.get(step, {}), "step": step}  # metrics.jsonl wins
+        got = _eval_file(f, skipped)
+        if got is not None:
+            step, flat = got
+            evals[step] = {**flat, **evals.get(step, {}), "step": step}  # metrics.jsonl wins
     return Run(
         path=path,
         name=name or path.resolve().name,
@@ -101,6 +98,7 @@ def load_run(path: Path, name: str | None = None) -> Run:
         evals=[evals[s] for s in sorted(evals)],
         step_files=sorted(path.glob("completions/step-*.jsonl.gz")),
         done=(path / "done").exists(),
+        skipped=skipped,
     )
 
 
@@ -115,10 +113,10 @@ def _equation_failure() -> Callable | None:
 def _failure(fn: Callable | None, row: dict, eq: float | None) -> str | None:
     if eq is not None and eq >= 1.0:
         return None
-    if fn is None:
+    if fn is None or row["nums"] is None or row["target"] is None:
         return "unknown"
-    try:
-        return fn(row.get("completion", ""), row.get("nums", []), row.get("target", 0))
+    try:  # typed at load: a bounded integer target and integer numbers, so this is fast
+        return fn(row["completion"], row["nums"], row["target"])
     except Exception:
         return "unknown"
 
@@ -135,57 +133,101 @@ def _stratified(levels: dict[float, list[int]], k: int, seed: int) -> list[int]:
     return out
 
 
-def summarize_step(path: Path, max_samples_per_step: int = 12) -> StepSummary:
-    """Detector stats over every completion of one step file, plus candidate samples."""
-    rows = _read_jsonl(path)
-    step = int(rows[0]["step"]) if rows and "step" in rows[0] else int(path.name[5:11])
+Phrase = tuple[str, "re.Pattern[str]"]
+"""A user phrase for ``--phrase``: its label and its case-insensitive pattern."""
+
+
+def user_phrase(text: str) -> Phrase:
+    """``--phrase`` value -> (label, pattern): a literal substring, or a regex after ``re:``.
+
+    Raises ValueError with a one-line message for an empty phrase or a regex that does not compile.
+    """
+    if not text or text == "re:":
+        raise ValueError("--phrase needs a non-empty phrase (or re:REGEX)")
+    if text.startswith("re:"):
+        try:
+            return text, re.compile(text[3:], re.IGNORECASE)
+        except re.error as e:
+            raise ValueError(f"--phrase {text!r} is not a valid regex: {e}") from None
+    return text, re.compile(re.escape(text), re.IGNORECASE)
+
+
+@dataclass
+class _Scan:
+    """Per-completion detector results of one step, and the counts the curves need."""
+
+    dets: list = field(default_factory=list)
+    whys: list = field(default_factory=list)
+    flags: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    phrases: Counter = field(default_factory=Counter)
+    user: Counter = field(default_factory=Counter)
+    correct_by_reflection: Counter = field(default_factory=Counter)
+    levels: dict = field(default_factory=lambda: defaultdict(list))
+    ngram: float = 0.0
+    zh: int = 0
+    fmt: list = field(default_factory=list)
+    lengths: int = 0
+    rep_finished: int = 0
+
+
+def _scan(rows: list[dict], user_phrases: tuple[Phrase, ...]) -> _Scan:
     fn = _equation_failure()
-    flags = Counter()
-    reasons = Counter()
-    levels: dict[float, list[int]] = defaultdict(list)
-    comp, ngram, zh, fmt, lengths, dets, whys = [], [], 0, [], [], [], []
+    sc = _Scan()
     for i, row in enumerate(rows):
-        rewards = row.get("rewards") or {}
+        rewards = row["rewards"]
         eq = rewards.get("equation")
         why = _failure(fn, row, eq)
-        det = detect(
-            row.get("completion", ""),
-            equation_reward=float(eq if eq is not None else why is None),
-            truncated=bool(row.get("truncated", False)),
-        )
-        dets.append(det)
-        whys.append(why)
-        flags.update(det.flags)
+        det = detect(row["completion"], equation_reward=float(eq if eq is not None else why is None),
+                     truncated=row["truncated"])  # fmt: skip
+        sc.dets.append(det)
+        sc.whys.append(why)
+        sc.flags.update(det.flags)
+        sc.phrases.update(set(det.phrases))
+        sc.user.update(label for label, pat in user_phrases if pat.search(row["completion"]))
+        reflected = "reflection" in det.flags
+        sc.correct_by_reflection[(reflected, "n")] += 1
+        sc.correct_by_reflection[(reflected, "ok")] += why is None
         if why is not None:
-            reasons[why if why in FAILURES else "unknown"] += 1
-        if det.rep.compression is not None:
-            comp.append(det.rep.compression)
-        ngram.append(det.rep.ngram_repeat)
-        zh += det.lang.main == "zh"
-        if "format" in rewards:
-            fmt.append(rewards["format"])
-        lengths.append(row.get("length") or 0)
-        levels[round(float(row.get("reward", 0.0)), 3)].append(i)
-    n = max(len(rows), 1)
-    stats = {
-        "n": len(rows),
-        **{f"rate/{f}": flags[f] / n for f in FLAGS},
-        "aha_count": flags["aha"],
-    }
-    stats |= {f"failure/{r}": reasons[r] / n for r in FAILURES if reasons[r] or r != "unknown"}
-    stats["think_zh_share"] = zh / n
-    stats["mean_compression"] = sum(comp) / len(comp) if comp else None
-    stats["mean_ngram_repeat"] = sum(ngram) / n
-    stats["format_rate"] = sum(fmt) / len(fmt) if fmt else None
-    stats["mean_length"] = sum(lengths) / n
+            sc.reasons[why if why in FAILURES else "unknown"] += 1
+        sc.rep_finished += "repetition" in det.flags and not row["truncated"]
+        sc.ngram += det.rep.ngram_repeat
+        sc.zh += det.lang.main == "zh"
+        if rewards.get("format") is not None:
+            sc.fmt.append(rewards["format"])
+        sc.lengths += row["length"] or 0
+        sc.levels[round(row["reward"] or 0.0, 3)].append(i)
+    return sc
 
-    # ---- candidates: the stratified sample, then every flagged completion
+
+def _stats(sc: _Scan, n_rows: int, user_phrases: tuple[Phrase, ...]) -> dict[str, Any]:
+    n = max(n_rows, 1)
+    stats: dict[str, Any] = {"n": n_rows, **{f"rate/{f}": sc.flags[f] / n for f in FLAGS}}
+    stats["aha_count"] = sc.flags["aha"]
+    stats["rate/repetition_finished"] = sc.rep_finished / n
+    stats |= {
+        f"failure/{r}": sc.reasons[r] / n for r in FAILURES if sc.reasons[r] or r != "unknown"
+    }
+    stats |= {f"phrase/{p}": sc.phrases[p] / n for p in REFLECTION_PHRASES if sc.phrases[p]}
+    stats |= {f"user/{label}": sc.user[label] / n for label, _ in user_phrases}
+    for reflected, key in ((True, "acc/reflection"), (False, "acc/no_reflection")):
+        k = sc.correct_by_reflection[(reflected, "n")]
+        stats[key] = sc.correct_by_reflection[(reflected, "ok")] / k if k else None
+    stats["think_zh_share"] = sc.zh / n
+    stats["mean_ngram_repeat"] = sc.ngram / n
+    stats["format_rate"] = sum(sc.fmt) / len(sc.fmt) if sc.fmt else None
+    stats["mean_length"] = sc.lengths / n
+    return stats
+
+
+def _candidates(rows: list[dict], sc: _Scan, step: int, k: int) -> list[dict[str, Any]]:
+    """The stratified sample, then every flagged completion, each with its tier and rank."""
     tier: dict[int, int] = {}
-    strat = _stratified(levels, max_samples_per_step, seed=step)
-    first_per_level = {round(float(rows[i].get("reward", 0.0)), 3): i for i in reversed(strat)}
+    strat = _stratified(sc.levels, k, seed=step)
+    first_per_level = {round(rows[i]["reward"] or 0.0, 3): i for i in reversed(strat)}
     for i in strat:
         tier[i] = TIER_BASE if i in first_per_level.values() else TIER_SAMPLE
-    for i, det in enumerate(dets):
+    for i, det in enumerate(sc.dets):
         if "aha" in det.flags:
             tier[i] = min(tier.get(i, TIER_AHA), TIER_AHA)
         elif "repetition" in det.flags or "mixing" in det.flags:
@@ -193,38 +235,64 @@ def summarize_step(path: Path, max_samples_per_step: int = 12) -> StepSummary:
         elif "reflection" in det.flags:
             tier[i] = min(tier.get(i, TIER_REFLECTION), TIER_REFLECTION)
     ranks: Counter = Counter()
+    pos = {i: j for j, i in enumerate(strat)}
     samples = []
-    for i in sorted(tier, key=lambda i: (tier[i], strat.index(i) if i in strat else i)):
-        row, det = rows[i], dets[i]
+    for i in sorted(tier, key=lambda i: (tier[i], pos.get(i, i))):
+        row, det = rows[i], sc.dets[i]
         samples.append({
-            "s": step, "i": i, "g": row.get("group"), "nums": row.get("nums"),
-            "target": row.get("target"), "p": row.get("prompt", ""), "c": row.get("completion", ""),
-            "rw": row.get("rewards") or {}, "R": row.get("reward"), "adv": row.get("advantage"),
-            "L": row.get("length"), "tr": bool(row.get("truncated", False)), "f": det.flags,
-            "why": whys[i], "ph": sorted(set(det.phrases)), "lang": det.lang.main,
+            "s": step, "i": row["i"], "g": row["group"], "nums": row["nums"],
+            "target": row["target"], "p": row["prompt"], "c": row["completion"],
+            "rw": row["rewards"], "R": row["reward"], "adv": row["advantage"],
+            "L": row["length"], "tr": row["truncated"], "f": det.flags,
+            "why": sc.whys[i], "ph": sorted(set(det.phrases)), "lang": det.lang.main,
             "cr": None if det.rep.compression is None else round(det.rep.compression, 3),
             "ng": round(det.rep.ngram_repeat, 3), "tier": tier[i], "rank": ranks[tier[i]],
         })  # fmt: skip
         ranks[tier[i]] += 1
-    return StepSummary(step=step, stats=stats, samples=samples)
+    return samples
+
+
+def summarize_step(
+    path: Path, max_samples_per_step: int = 12, user_phrases: tuple[Phrase, ...] = ()
+) -> StepSummary:
+    """Detector stats over every completion of one step file, plus candidate samples."""
+    skipped = Skipped()
+    rows = [row | {"i": i} for i, row in read_rows(path, completion_row, skipped)]
+    step = next((r["step"] for r in rows if r["step"] is not None), None)
+    if step is None:
+        step = int(path.name[5:11])
+    sc = _scan(rows, user_phrases)
+    stats = _stats(sc, len(rows), user_phrases)
+    stats["bad_rows"] = skipped.count
+    samples = _candidates(rows, sc, step, max_samples_per_step)
+    return StepSummary(step=step, stats=stats, samples=samples, skipped=skipped)
+
+
+def _summarize(args: tuple) -> StepSummary:
+    return summarize_step(*args)
 
 
 def summarize_steps(
-    files: list[Path], *, max_samples_per_step: int, workers: int = 2, cache: dict | None = None
+    files: list[Path],
+    *,
+    max_samples_per_step: int,
+    workers: int = 2,
+    cache: dict | None = None,
+    user_phrases: tuple[Phrase, ...] = (),
 ) -> list[StepSummary]:
     """summarize_step over many files: cached by (path, mtime, size), in ``workers`` processes."""
+    labels = tuple(label for label, _ in user_phrases)
     keys = []
     for f in files:
         st = os.stat(f)
-        keys.append((str(f), st.st_mtime_ns, st.st_size, max_samples_per_step))
+        keys.append((str(f), st.st_mtime_ns, st.st_size, max_samples_per_step, labels))
     todo = [f for f, k in zip(files, keys, strict=True) if cache is None or k not in cache]
+    args = [(f, max_samples_per_step, user_phrases) for f in todo]
     if workers > 1 and len(todo) >= 8:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            done = list(
-                pool.map(summarize_step, todo, [max_samples_per_step] * len(todo), chunksize=4)
-            )
+            done = list(pool.map(_summarize, args, chunksize=4))
     else:
-        done = [summarize_step(f, max_samples_per_step) for f in todo]
+        done = [_summarize(a) for a in args]
     fresh = dict(zip(map(str, todo), done, strict=True))
     out = []
     for f, k in zip(files, keys, strict=True):
