@@ -223,6 +223,20 @@ CASES: list[Case] = [
     ),
     Case(
         "data",
+        "line not JSON, skip_malformed",
+        ["--dataset_id_or_path", "@notjson-skip.jsonl", "--skip_malformed", "true"],
+        _write("notjson-skip.jsonl", '{"nums": [3, 5, 2], "target": 16}\n' * 30 + "{nums: oops\n"),
+        note="skips and counts the line: skipped 1 malformed row(s) ...: line 31: not JSON",
+        expect_ok=True,
+    ),
+    Case(
+        "data",
+        "blank lines between rows",
+        ["--dataset_id_or_path", "@gaps.jsonl"],
+        _write("gaps.jsonl", '{"nums": [3, 5, 2], "target": 16}\n\n' * 20 + '{"nums": "x", "target": 1}\n'),
+    ),
+    Case(
+        "data",
         "column target missing",
         ["--dataset_id_or_path", "@nocol.jsonl"],
         _write("nocol.jsonl", '{"nums": [3, 5, 2]}\n' * 5),

@@ -86,15 +86,15 @@ def write_lines(path: Path, rows: list) -> Path:
     return path
 
 
-def test_malformed_rows_named_by_index(tmp_path):
+def test_malformed_rows_named_by_their_line(tmp_path):
     rows = ROWS + [{"nums": "abc", "target": 3}, {"nums": [1, 2], "target": "x"}]
     path = write_lines(tmp_path / "bad.jsonl", rows)
     with pytest.raises(DataError) as e:
         load(path)
     msg = str(e.value)
     assert "2 malformed row(s)" in msg and "skip_malformed" in msg
-    assert "row 2: nums must be a non-empty list of integers, got 'abc'" in msg
-    assert "row 3: target must be an integer, got 'x'" in msg
+    assert "line 3: nums must be a non-empty list of integers, got 'abc'" in msg
+    assert "line 4: target must be an integer, got 'x'" in msg
     loaded = load(path, skip_malformed=True)
     assert loaded.rows == ROWS and loaded.skipped == 2 and len(loaded.errors) == 2
 
@@ -153,7 +153,7 @@ def test_check_rows_keeps_other_columns_and_lists_first_errors():
     assert check_rows([{"nums": [1, 2], "target": 3, "id": 9}], source="t").rows[0]["id"] == 9
     bad = [{"nums": [1], "target": 1}] * 8
     with pytest.raises(
-        DataError, match=r"8 malformed row\(s\) in t: row 0: .*row 4: [^;]*; \.\.\."
+        DataError, match=r"8 malformed row\(s\) in t: row 1: .*row 5: [^;]*; \.\.\."
     ):
         check_rows(bad, source="t")
 
@@ -181,3 +181,54 @@ def test_select():
             select(rows, seed=0, **kwargs)
     with pytest.raises(ValueError, match="nothing to train on"):
         select(rows[:1], seed=0)
+
+
+def test_rows_of_a_parquet_file_count_from_one(tmp_path):
+    """The first row is row 1, as a viewer shows it (was: row 0)."""
+    bad = datasets.Dataset.from_list(ROWS + [{"nums": [7], "target": 7}])
+    bad.to_parquet(str(tmp_path / "bad.parquet"))
+    with pytest.raises(DataError, match="1 malformed row\\(s\\) in .*: row 3: nums must have"):
+        load(tmp_path / "bad.parquet")
+
+
+def test_line_numbers_count_blank_lines_as_an_editor_does(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n\n\n" + json.dumps({"nums": "x", "target": 1}) + "\n")
+    with pytest.raises(DataError, match="line 4: nums must be"):
+        load(path)
+
+
+def test_a_broken_json_line_is_named_and_skipped_with_skip_malformed(tmp_path):
+    """Was: DatasetGenerationError, or "Unexpected character ... at position 18", no row;
+    and skip_malformed did not help."""
+    path = tmp_path / "broken.jsonl"
+    lines = [json.dumps(ROWS[0]), '{"nums": [1, 2], "target": 3', "[1, 2, 3]", json.dumps(ROWS[1]),
+             '{"nums": [1, 2], "target": ' + "9" * 5000 + "}", json.dumps({"nums": "x", "target": 1})]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as e:
+        load(path)
+    msg = str(e.value)
+    assert "\n" not in msg and "skip_malformed" in msg
+    assert "line 2: not JSON (Expecting ',' delimiter, column 29)" in msg
+    assert "line 3: not a JSON object, got [1, 2, 3]" in msg and "line 5: not JSON" in msg
+    loaded = load(path, skip_malformed=True)
+    assert loaded.rows == ROWS and loaded.skipped == 4
+    assert [m.split(":")[0] for m in loaded.errors] == ["line 2", "line 3", "line 5", "line 6"]
+
+
+def test_every_line_broken_with_skip_malformed(tmp_path):
+    path = tmp_path / "junk.jsonl"
+    path.write_text("{oops\nnot json\n")
+    with pytest.raises(DataError, match=r"no usable rows .* \(all malformed\)"):
+        load(path, skip_malformed=True)
+    with pytest.raises(DataError, match="2 malformed row.*line 1: not JSON"):
+        load(path)
+
+
+def test_json_array_file_rows_count_from_one(tmp_path):
+    path = tmp_path / "array.json"
+    path.write_text(json.dumps(ROWS + [{"nums": [1], "target": 1}], indent=1))
+    with pytest.raises(DataError, match="row 3: nums must have"):
+        load(path)
+    path.write_text(json.dumps(ROWS, indent=1))
+    assert load(path).rows == ROWS

@@ -17,6 +17,8 @@ import logging
 import math
 import random
 import re
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,15 +89,26 @@ def validate_row(row: dict) -> tuple[dict | None, str | None]:
     return {**row, "nums": ints, "target": t}, None
 
 
-def check_rows(rows: list[dict], *, source: str, skip_malformed: bool = False) -> Loaded:
-    """Validate every row; raise DataError naming the first malformed rows by index, or
-    drop them with ``skip_malformed``. An empty result is always an error."""
+def check_rows(
+    rows: list[dict],
+    *,
+    source: str,
+    skip_malformed: bool = False,
+    labels: list[str] | None = None,
+    unparsed: Sequence[str] = (),
+) -> Loaded:
+    """Validate every row; raise DataError naming the first malformed rows as an editor
+    shows them (``labels``: "line 5" for JSON lines, else "row 5", counted from 1), or drop
+    them with ``skip_malformed``. ``unparsed`` are lines that were not JSON at all, already
+    labelled; they count as malformed rows. An empty result is always an error."""
+    if labels is None or len(labels) != len(rows):
+        labels = [f"row {i + 1}" for i in range(len(rows))]
     good: list[dict] = []
-    errors: list[str] = []
-    for i, row in enumerate(rows):
+    errors: list[str] = list(unparsed)
+    for label, row in zip(labels, rows, strict=True):
         fixed, why = validate_row(row) if isinstance(row, dict) else (None, "not a mapping")
         if fixed is None:
-            errors.append(f"row {i}: {why}")
+            errors.append(f"{label}: {why}")
         else:
             good.append(fixed)
     shown = "; ".join(errors[:SHOWN_ERRORS]) + ("; ..." if len(errors) > SHOWN_ERRORS else "")
@@ -109,6 +122,58 @@ def check_rows(rows: list[dict], *, source: str, skip_malformed: bool = False) -
     if not good:
         raise DataError(f"no usable rows in {source}" + (" (all malformed)" if errors else ""))
     return Loaded(good, len(errors), errors[:SHOWN_ERRORS])
+
+
+@dataclass
+class _JsonLines:
+    """A JSON-lines file read once: the editor line number of each row that parsed, the
+    lines that did not (labelled), and the text of the good lines; ``cleaned`` when that
+    text differs from the file's (lines dropped)."""
+
+    labels: list[str]
+    unparsed: list[str]
+    good_text: str
+    cleaned: bool
+
+
+def _is_array_of_objects(text: str) -> bool:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, list) and all(isinstance(r, dict) for r in data)
+
+
+def _scan_json_lines(path: Path) -> _JsonLines | None:
+    """Find the lines ``datasets`` would choke on (it names neither line nor row); None for
+    a JSON array file, which ``datasets`` reads whole."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise DataError(f"{str(path)!r} line {line}: not UTF-8 text") from None
+    if text.lstrip().startswith("[") and _is_array_of_objects(text):
+        return None
+    labels, unparsed, good = [], [], []
+    lines = text.rstrip().split("\n")
+    inner_blank = any(not line.strip() for line in lines)
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:  # JSONDecodeError, or an integer over 4,300 digits
+            where = f", column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+            unparsed.append(f"line {lineno}: not JSON ({getattr(e, 'msg', 'too long')}{where})")
+            continue
+        if not isinstance(row, dict):
+            unparsed.append(f"line {lineno}: not a JSON object, got {_short(row)}")
+            continue
+        labels.append(f"line {lineno}")
+        good.append(line)
+    return _JsonLines(
+        labels, unparsed, "".join(ln + "\n" for ln in good), bool(unparsed) or inner_blank
+    )
 
 
 def _first_line(e: Exception) -> str:
@@ -157,22 +222,53 @@ def load_rows(
 ) -> Loaded:
     """Load and validate Countdown rows from a parquet/json/jsonl/arrow file, a
     ``save_to_disk`` folder, a folder of data files, or a hub id such as
-    ``Jiayi-Pan/Countdown-Tasks-3to4`` (needs the network or the hub cache)."""
+    ``Jiayi-Pan/Countdown-Tasks-3to4`` (needs the network or the hub cache). Errors name
+    JSON lines by their line number, other rows by their 1-based position."""
     path = Path(path_or_id).expanduser()
     if path.is_file() and path.stat().st_size == 0:
         raise DataError(f"{path_or_id!r} is an empty file")
+    scan = None
+    if path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
+        scan = _scan_json_lines(path)
+    if scan is not None and not scan.labels:
+        check_rows(
+            [], source=repr(path_or_id), unparsed=scan.unparsed, skip_malformed=skip_malformed
+        )
+    if scan is not None and scan.cleaned:
+        # Only the lines that parsed, blank lines dropped (they break datasets' pandas
+        # fallback); read in a throw-away folder so no cache of it outlives the call.
+        with tempfile.TemporaryDirectory() as tmp:
+            good = Path(tmp) / path.name
+            good.write_text(scan.good_text, encoding="utf-8")
+            columns, rows = _load(str(good), path_or_id, split, tmp)
+    else:
+        columns, rows = _load(path_or_id, path_or_id, split, cache_dir)
+    missing = [c for c in ("nums", "target") if c not in columns]
+    if missing:
+        raise DataError(f"{path_or_id!r} lacks column(s) {missing}; it has {columns}")
+    return check_rows(
+        rows,
+        source=repr(path_or_id),
+        skip_malformed=skip_malformed,
+        labels=scan.labels if scan is not None else None,
+        unparsed=scan.unparsed if scan is not None else [],
+    )
+
+
+def _load(
+    where: str, path_or_id: str, split: str, cache_dir: str | None
+) -> tuple[list[str], list[dict]]:
+    """Column names and rows of :func:`_read`, its many exception types turned into one
+    DataError line."""
     try:
-        ds = _read(path_or_id, split, cache_dir)
+        ds = _read(where, split, cache_dir)
+        return ds.column_names, ds.to_list()
     except DataError:
         raise
     except Exception as e:  # datasets raises many types; the user needs one clear line
         if "corresponds to no data" in str(e):  # datasets' words for a split with no rows
             raise DataError(f"{path_or_id!r} has no rows in split {split!r}") from e
         raise DataError(f"cannot load {path_or_id!r} (split {split!r}): {_first_line(e)}") from e
-    missing = [c for c in ("nums", "target") if c not in ds.column_names]
-    if missing:
-        raise DataError(f"{path_or_id!r} lacks column(s) {missing}; it has {ds.column_names}")
-    return check_rows(ds.to_list(), source=repr(path_or_id), skip_malformed=skip_malformed)
 
 
 def generate_rows(n: int, seed: int, **generator_kwargs: Any) -> list[dict]:
