@@ -192,3 +192,103 @@ def test_compiled_layers_match_hf_generate_and_compile_once(prompts):
     from transformers.models.qwen2 import modeling_qwen2
 
     assert not hasattr(modeling_qwen2.apply_rotary_pos_emb, "_torchdynamo_orig_callable")
+
+
+# ----------------------------------------------------------------------------- finished rows
+@pytest.fixture(scope="module")
+def ragged() -> tuple[torch.Tensor, torch.Tensor]:
+    return left_padded([9, 4, 6, 1, 7, 12, 3, 8], seed=5)
+
+
+def early_eos(model, ids, mask) -> tuple[int, ...]:
+    """EOS ids that end row 0 at its first token and row 2 at its sixth (others vary)."""
+    free = HFGenerateEngine().generate(model, ids, mask, greedy()).completion_ids
+    return (int(free[0, 0]), int(free[2, 5]), int(free[5, 10]))
+
+
+def test_compacting_batch_matches_hf_generate(model, ragged):
+    """Rows end at the first token, early, late or never (max length): the batch shrinks
+    8 -> 4 -> 2 -> 1 and every row's tokens still equal HF generate's."""
+    ids, mask = ragged
+    params = greedy(eos_token_ids=early_eos(model, ids, mask))
+    ref = HFGenerateEngine().generate(model, ids, mask, params)
+    engine = FastEngine(stop_check_interval=2)
+    out = engine.generate(model, ids, mask, params)
+    lengths = ref.completion_lengths.tolist()
+    assert lengths[0] == 1 and ref.truncated.any() and not ref.truncated.all()
+    assert_same_batch(out, ref)
+    assert engine.last_batch_sizes[0] == 8 and min(engine.last_batch_sizes) < 8
+    assert engine.last_batch_sizes == sorted(engine.last_batch_sizes, reverse=True)
+
+
+def test_compaction_changes_no_greedy_token(model, ragged):
+    ids, mask = ragged
+    params = greedy(eos_token_ids=early_eos(model, ids, mask))
+    assert_same_batch(
+        FastEngine(stop_check_interval=2, compact=False).generate(model, ids, mask, params),
+        FastEngine(stop_check_interval=2).generate(model, ids, mask, params),
+    )
+
+
+def test_per_row_limits_cut_each_row_and_shrink_the_batch(model, ragged):
+    ids, mask = ragged
+    full = FastEngine().generate(model, ids, mask, greedy(ignore_eos=True))
+    limits = torch.tensor([1, 3, 24, 5, 2, 9, 17, 4])
+    engine = FastEngine(stop_check_interval=2)
+    out = engine.generate(model, ids, mask, greedy(ignore_eos=True), max_new_tokens_per_row=limits)
+    assert out.completion_lengths.tolist() == limits.tolist()
+    for row, n in enumerate(limits.tolist()):
+        assert torch.equal(out.completion_ids[row, :n], full.completion_ids[row, :n])
+        assert (out.completion_ids[row, n:] == PAD).all()
+    assert out.truncated.all()
+    assert engine.last_batch_sizes[-1] == 1  # only the 24-token row decodes at the end
+
+
+def test_sampling_with_compaction_is_seeded(model, ragged):
+    ids, mask = ragged
+    params = SamplingParams(
+        max_new_tokens=MAX_NEW, temperature=1.5, pad_token_id=PAD, eos_token_ids=(5, 7, 11, 13)
+    )
+    engine = FastEngine(stop_check_interval=2)
+    a = engine.generate(model, ids, mask, params, torch.Generator().manual_seed(1))
+    sizes = engine.last_batch_sizes
+    b = FastEngine(stop_check_interval=2).generate(
+        model, ids, mask, params, torch.Generator().manual_seed(1)
+    )
+    c = engine.generate(model, ids, mask, params, torch.Generator().manual_seed(2))
+    assert min(sizes) < 8  # rows ended and the batch compacted
+    assert_same_batch(a, b)
+    assert not torch.equal(a.completion_ids, c.completion_ids)
+
+
+# ----------------------------------------------------------------------------- memory
+def test_small_memory_budget_splits_the_rollout(model, ragged):
+    """A budget of three rows' worth: sub-batches of 3, 3, 2, the same greedy output."""
+    from r1zero.rollout import kv
+
+    ids, mask = ragged
+    params = greedy(eos_token_ids=early_eos(model, ids, mask))
+    engine = FastEngine(stop_check_interval=2)
+    L = engine._cache_len(ids.shape[1], MAX_NEW)
+    per_row = kv.bytes_per_row(model.config, torch.float32, ids.shape[1], L)
+    engine.memory_budget = 3 * per_row + per_row // 2
+    out = engine.generate(model, ids, mask, params)
+    assert engine.last_split == [3, 3, 2]
+    assert_same_batch(out, FastEngine().generate(model, ids, mask, params))
+
+
+def test_budget_below_one_row_is_a_clear_error(model, prompts):
+    ids, mask = prompts
+    with pytest.raises(MemoryError, match="lower max_completion_length"):
+        FastEngine(memory_budget=1000).generate(model, ids, mask, greedy())
+
+
+def test_kv_bytes_of_qwen25_3b():
+    """36 layers x 2 KV heads x 128 dims x K and V x 2 bytes: 36 KiB a token; 128 x 4,246
+    tokens about 20 GB (the issue's figure)."""
+    from r1zero.bench.model import load_shape, shape_config
+    from r1zero.rollout import kv
+
+    per_token = kv.kv_bytes_per_token(shape_config(load_shape("qwen2.5-3b")), torch.bfloat16)
+    assert per_token == 36 * 1024
+    assert 19e9 < 128 * 4246 * per_token < 21e9

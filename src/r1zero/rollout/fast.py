@@ -1,16 +1,24 @@
-"""Fast rollout: static KV cache, batched prefill, CUDA-graphed decode, sampling on the GPU.
+"""Fast rollout: own KV cache, batched prefill, CUDA-graphed decode that compacts as rows end.
 
-``generate`` = ``prefill`` (the left-padded prompts into a preallocated transformers
-``StaticCache``) + ``decode_n_tokens`` (``stop_check_interval`` one-token steps, recorded once in
-a CUDA graph per attention window, then replayed) until every row has hit EOS or
-``max_new_tokens``. The host waits on the device only for the "all rows done?" check per replay.
-Like gpt-fast's ``generate.py``, but through the HF model's own forward, so it samples from the
-training model's weights (no copy, no reload), PEFT-wrapped or not. Departures from HF
-``generate``: attention runs through :func:`static_cache_attention` (switched on for the
-duration of a call), and sampling is the exponential race ``argmax(p / E)``, ``E ~ Exp(1)``.
+``generate`` = ``prefill`` (the left-padded prompts into the engine's :class:`KVStore`) + decode
+rounds of ``stop_check_interval`` one-token steps, each round one CUDA graph replay, until every
+row has hit EOS or its length limit. Between rounds the host reads how many rows are still
+live (its only sync); once they fit a batch of half the size (powers of two: 128, 64, ..., 1),
+the live rows move to the front of every buffer and the following rounds replay graphs of the
+smaller batch. A batch where one completion runs to 4,096 tokens and the others end near 450
+thus pays 4,096 steps of the weights but not 4,096 steps of 128 rows. Attention reads the
+first W cache slots, W the current length rounded up to ``cache_len_multiple``; a graph is
+captured per (batch size, W) when first needed and kept for later calls.
 
+Like gpt-fast's ``generate.py``, but through the HF model's own forward, so it samples from
+the training model's weights (no copy, no reload), PEFT-wrapped or not. Departures from HF
+``generate``: attention runs through :func:`r1zero.rollout.kv.store_attention` (switched on
+for the duration of a call), and sampling is the exponential race ``argmax(p / E)``.
+
+Memory: before a call the engine estimates what a row needs (:func:`kv.bytes_per_row`) and,
+when the batch would not fit the free memory (or ``memory_budget``), runs it in sub-batches.
 Limits: full-attention decoder-only models (no sliding-window layers, no logit soft-capping);
-the cache never shrinks (a long call keeps its memory for later calls).
+the buffers never shrink (a long call keeps its memory for later calls).
 """
 
 from __future__ import annotations
@@ -18,231 +26,94 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import AttentionInterface, StaticCache
 
 from r1zero.compile import compiled_blocks
+from r1zero.rollout import kv
 from r1zero.rollout.base import RolloutBatch, SamplingParams, completion_mask_from_ids
+from r1zero.rollout.decode import (
+    DecodeState,
+    capture_cuda_graph,
+    decode_n_tokens,
+    decode_one_token,
+    sample,
+    top_p_filter,
+)
+from r1zero.rollout.kv import ATTENTION_NAME, KVStore, attention_implementation
 
-ATTENTION_NAME = "r1zero_static_cache"
-
-
-# ----------------------------------------------------------------------------- attention
-def static_cache_attention(
-    module: torch.nn.Module,
-    query: torch.Tensor,  # (B, H, T, D)
-    key: torch.Tensor,  # (B, Hkv, L, D) the whole static cache
-    value: torch.Tensor,  # (B, Hkv, L, D)
-    attention_mask: torch.Tensor,  # (B, 1, T, W) bool, True = attend; W <= L
-    scaling: float | None = None,
-    **kwargs,
-) -> tuple[torch.Tensor, None]:
-    """SDPA over the first W cache slots; returns (B, T, H, D) like HF's attention functions.
-
-    The mask's length W is the attention window: slots from W on are not written yet, so they
-    are neither read nor masked, and attention costs what the sequences hold, not the cache size.
-    In decode (T == 1) the G = H / Hkv query heads of a KV group share the group's keys and the
-    row's mask, so (B, H, 1, D) is viewed as (B, Hkv, G, D): G "query positions" per KV head.
-    SDPA then reads each cached key once, where repeat_kv would copy the cache G times.
-    """
-    B, H, T, D = query.shape
-    Hkv, W = key.shape[1], attention_mask.shape[-1]
-    key, value = key[:, :, :W], value[:, :, :W]  # (B, Hkv, W, D) views
-    if T == 1:
-        q = query.view(B, Hkv, H // Hkv, D)  # (B, Hkv, G, D)
-        out = F.scaled_dot_product_attention(q, key, value, attn_mask=attention_mask, scale=scaling)
-        return out.reshape(B, 1, H, D), None
-    key = key.repeat_interleave(H // Hkv, dim=1)  # (B, H, W, D): prefill is compute-bound anyway
-    value = value.repeat_interleave(H // Hkv, dim=1)
-    out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=scaling)
-    return out.transpose(1, 2).contiguous(), None
-
-
-AttentionInterface.register(ATTENTION_NAME, static_cache_attention)
-
-
-@contextmanager
-def attention_implementation(config, name: str):
-    """Route the model's attention through ``name`` for the duration of the block."""
-    previous = config._attn_implementation
-    config._attn_implementation = name
-    try:
-        yield
-    finally:
-        config._attn_implementation = previous
-
-
-# ----------------------------------------------------------------------------- sampling
-def sample(logits: torch.Tensor, params: SamplingParams, generator) -> torch.Tensor:
-    """(B, V) logits -> (B,) token ids; temperature, then top-k, then top-p (HF's order)."""
-    if not params.do_sample:
-        return logits.argmax(-1)
-    logits = logits.float() / max(params.temperature, 1e-5)  # (B, V)
-    if params.top_k > 0:
-        kth = torch.topk(logits, min(params.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if params.top_p < 1.0:
-        logits = top_p_filter(logits, params.top_p)
-    probs = logits.softmax(-1)  # (B, V)
-    race = torch.empty_like(probs).exponential_(1.0, generator=generator)
-    return (probs / race).argmax(-1)  # argmax_i p_i / E_i is distributed as Categorical(p)
-
-
-def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of most likely tokens whose probability mass reaches ``top_p``."""
-    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)  # (B, V)
-    probs = sorted_logits.softmax(-1)
-    mass_before = probs.cumsum(-1) - probs  # mass of the strictly more likely tokens
-    drop_sorted = mass_before >= top_p  # never drops the top token
-    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # back to vocab order
-    return logits.masked_fill(drop, float("-inf"))
+__all__ = [
+    "ATTENTION_NAME",
+    "FastEngine",
+    "attention_implementation",
+    "round_up",
+    "sample",
+    "top_p_filter",
+]
 
 
 # ----------------------------------------------------------------------------- model steps
-def forward_last(model, cache, input_ids, position_ids, mask) -> torch.Tensor:
-    """One forward through the cache; logits of the last position only, (B, V)."""
+def forward_last(model, input_ids, position_ids, mask) -> torch.Tensor:
+    """One forward (K/V go to the active store); logits of the last position only, (b, V)."""
     out = model(
         input_ids=input_ids,
-        attention_mask=mask,
+        attention_mask={"full_attention": mask},  # a mapping: HF passes it through unchanged
         position_ids=position_ids,
-        past_key_values=cache,
-        use_cache=True,
+        use_cache=False,
         logits_to_keep=1,
     )
     return out.logits[:, -1]
 
 
-def prefill(model, cache, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
-    """Run the left-padded prompts (B, P) into cache slots [0, P); returns (B, V) next-token logits."""
+def prefill(model, store: KVStore, prompt_ids, prompt_mask, forward=forward_last) -> torch.Tensor:
+    """Run the left-padded prompts (b, P) into cache slots [0, P); -> (b, V) next-token logits."""
     P = prompt_ids.shape[1]
-    position_ids = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, P) as HF generate
+    position_ids = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)  # (b, P) as HF generate
     eye = torch.eye(P, dtype=torch.bool, device=prompt_ids.device)  # (P, P)
     # Pad queries attend to themselves only: no all-masked softmax row, so no NaN in their K/V.
-    mask = (eye.cumsum(0).bool() & prompt_mask.bool()[:, None, :]) | eye  # (B, P, P) causal
-    return forward_last(model, cache, prompt_ids, position_ids, mask[:, None])
+    mask = (eye.cumsum(0).bool() & prompt_mask.bool()[:, None, :]) | eye  # (b, P, P) causal
+    store.prefill = True
+    try:
+        return forward(model, prompt_ids, position_ids, mask[:, None])
+    finally:
+        store.prefill = False
 
 
-@dataclass
-class DecodeState:
-    """Device buffers one decode step reads and updates in place (fixed addresses for the graph)."""
-
-    token: torch.Tensor  # (B, 1) last sampled token, the next step's input
-    step: torch.Tensor  # (1,) number of tokens generated so far
-    start: torch.Tensor  # (1,) cache slot of the first generated token (= padded prompt length P)
-    prompt_lens: torch.Tensor  # (B, 1) real prompt tokens per row
-    key_mask: torch.Tensor  # (B, L) True on real prompt slots and on every generation slot
-    slots: torch.Tensor  # (L,) 0..L-1
-    done: torch.Tensor  # (B,) row has emitted EOS
-    out: torch.Tensor  # (B, L) generated tokens
-
-    @classmethod
-    def allocate(cls, B: int, L: int, device: torch.device) -> DecodeState:
-        long = functools.partial(torch.zeros, dtype=torch.long, device=device)
-        return cls(
-            token=long(B, 1),
-            step=long(1),
-            start=long(1),
-            prompt_lens=long(B, 1),
-            key_mask=torch.ones(B, L, dtype=torch.bool, device=device),
-            slots=torch.arange(L, device=device),
-            done=torch.zeros(B, dtype=torch.bool, device=device),
-            out=long(B, L),
-        )
-
-    def rewind(self) -> None:
-        """Back to slot 0 with nothing masked: warm-up steps then stay in bounds and NaN-free."""
-        self.step.fill_(1)
-        self.start.zero_()
-        self.key_mask.fill_(True)
-        self.done.zero_()
-
-    def load(self, prompt_mask: torch.Tensor, first: torch.Tensor, eos: torch.Tensor | None):
-        """Start from a prefill: (B, P) prompt mask and the (B,) first sampled tokens."""
-        P = prompt_mask.shape[1]
-        self.rewind()
-        self.start.fill_(P)
-        self.key_mask[:, :P].copy_(prompt_mask.bool())
-        self.prompt_lens.copy_(prompt_mask.sum(-1, keepdim=True))
-        self.token.copy_(first[:, None])
-        self.done.copy_(is_eos(first, eos))
-        self.out[:, 0].copy_(first)
-
-
-def is_eos(token: torch.Tensor, eos: torch.Tensor | None) -> torch.Tensor:
-    """(B,) tokens, (E,) EOS ids -> (B,) bool."""
-    if eos is None:
-        return torch.zeros_like(token, dtype=torch.bool)
-    return (token[:, None] == eos).any(-1)
-
-
-def decode_one_token(
-    forward: Callable[..., torch.Tensor],
-    s: DecodeState,
-    *,
-    params: SamplingParams,
-    eos: torch.Tensor | None,
-    generator: torch.Generator,
-    window: int,
-) -> None:
-    """Feed ``s.token``, sample the next one into ``s.out[:, s.step]``; no host sync.
-
-    ``forward(input_ids, position_ids, mask) -> (B, V) logits`` is the (compiled) model step;
-    attention reads the first ``window`` cache slots, which must hold the current slot.
-    """
-    slot = s.start + s.step - 1  # (1,) cache slot that s.token's K/V go to
-    position_ids = s.prompt_lens + s.step - 1  # (B, 1)
-    mask = (s.key_mask[:, :window] & (s.slots[:window] <= slot))[:, None, None, :]  # (B, 1, 1, W)
-    logits = forward(s.token, position_ids, mask)  # (B, V)
-    token = sample(logits, params, generator).masked_fill(s.done, params.pad_token_id)  # (B,)
-    s.done |= is_eos(token, eos)
-    s.out.index_copy_(1, s.step, token[:, None])
-    s.token.copy_(token[:, None])
-    s.step.add_(1)
-
-
-def decode_n_tokens(step: Callable[[], None], n: int) -> None:
-    for _ in range(n):
-        step()
-
-
-def capture_cuda_graph(fn, generator: torch.Generator, pool, rewind) -> Callable[[], None]:
-    """Warm ``fn`` up on a side stream (compilation, cuBLAS handles), record it once; -> replay.
-
-    ``rewind()`` puts the buffers that the warm-up dirties back in bounds. Graphs may share
-    ``pool``: each one's temporaries die within its replay, and replays never overlap.
-    """
-    rewind()
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    graph.register_generator_state(generator)  # replays draw fresh numbers from our generator
-    with torch.cuda.graph(graph, pool=pool):
-        fn()
-    return graph.replay
-
-
-# ----------------------------------------------------------------------------- engine
 def round_up(x: int, multiple: int) -> int:
     return -(-x // multiple) * multiple
 
 
+def bucket(live: int, rows: int) -> int:
+    """The batch size that ``live`` rows decode in: the next power of two, at most ``rows``."""
+    return min(rows, 1 << max(live - 1, 0).bit_length())
+
+
+def memory_cap(device: torch.device) -> int:
+    """Bytes this process may allocate on ``device`` (``set_per_process_memory_fraction``)."""
+    total = torch.cuda.get_device_properties(device).total_memory
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)
+    return int(total * (fraction(device) if fraction else 1.0))
+
+
+# ----------------------------------------------------------------------------- engine
 class FastEngine:
-    """Static-cache rollout engine; buffers and the decode graph persist across calls.
+    """Rollout engine with its own KV cache; buffers and decode graphs persist across calls.
 
     Args:
         compile: ``torch.compile`` the layers' norms and MLPs in the decode step (fuses their
             pointwise ops; see :mod:`r1zero.compile`); default: on CUDA.
         cuda_graph: record ``stop_check_interval`` decode steps in one CUDA graph; default: on CUDA.
-        stop_check_interval: decode steps between the "all rows done?" checks (host syncs).
-        cache_len_multiple: round the cache length up to this, so that calls with slightly
-            different prompt lengths reuse the cache, the compiled step and the graph.
+        stop_check_interval: decode steps between the host's looks at the live rows.
+        cache_len_multiple: attention windows and the cache length are multiples of this.
+        compact: move the live rows into a smaller batch as rows end (off: every round runs
+            all rows, as before; for measuring the difference).
+        memory_budget: bytes a call may use for its cache and buffers; default on CUDA: what
+            is free (plus what this engine already holds) less 10% and 2 GiB, within the
+            process's memory fraction; on CPU unbounded.
+        keep_fraction: keep the buffers (and graphs) for the next call while they hold at most
+            this fraction of the device memory the process may use; larger ones are freed
+            after the call, so that the update that follows has the memory (a 24 GB card).
     """
 
     def __init__(
@@ -252,13 +123,21 @@ class FastEngine:
         cuda_graph: bool | None = None,
         stop_check_interval: int = 16,
         cache_len_multiple: int = 128,
+        compact: bool = True,
+        memory_budget: int | None = None,
+        keep_fraction: float = 0.25,
     ) -> None:
         self.compile, self.cuda_graph = compile, cuda_graph
         self.stop_check_interval = stop_check_interval
         self.cache_len_multiple = cache_len_multiple
+        self.compact, self.memory_budget = compact, memory_budget
+        self.keep_fraction = keep_fraction
         self._compiled: dict = {}
-        self._cache = self._state = self._generator = self._cache_key = None
-        self._decoder_key = self._decoders = self._decoder_eos = None
+        self._store = self._state = self._generator = self._buffer_key = None
+        self._graphs: dict = {}
+        self._graph_key = self._pool = None
+        self.last_split: list[int] = []  # rows per sub-batch of the last call
+        self.last_batch_sizes: list[int] = []  # rows decoded per round of the last call
 
     @torch.no_grad()
     def generate(
@@ -268,100 +147,197 @@ class FastEngine:
         prompt_mask: torch.Tensor,
         params: SamplingParams,
         generator: torch.Generator | None = None,
+        *,
+        max_new_tokens_per_row: torch.Tensor | None = None,
     ) -> RolloutBatch:
-        """``generator`` (any device) seeds the engine's own generator on the model's device."""
+        """``generator`` (any device) seeds the engine's own generator on the model's device.
+
+        ``max_new_tokens_per_row`` (B,) caps each row (at most ``params.max_new_tokens``): the
+        bench's per-completion forced lengths; a row that reaches its cap counts as truncated.
+        """
+        B = prompt_ids.shape[0]
+        limit = torch.full((B,), params.max_new_tokens, dtype=torch.long)
+        if max_new_tokens_per_row is not None:
+            limit = max_new_tokens_per_row.to(torch.long).cpu().clamp(1, params.max_new_tokens)
         was_training = model.training
         model.eval()
         try:
             with attention_implementation(model.config, ATTENTION_NAME):
-                completion_ids = self._rollout(model, prompt_ids, prompt_mask, params, generator)
+                ids = self._rollout_split(model, prompt_ids, prompt_mask, params, generator, limit)
         finally:
             model.train(was_training)
-        ids = completion_ids
+            self._maybe_release(prompt_ids.device)
+        return self._batch(prompt_ids, prompt_mask, ids, params, limit.to(ids.device))
+
+    @staticmethod
+    def _batch(prompt_ids, prompt_mask, ids, params, limit) -> RolloutBatch:
+        """Mask up to the first EOS and within each row's limit; trim as HF generate does."""
         mask, truncated = completion_mask_from_ids(ids, params.eos_token_ids, params.ignore_eos)
+        truncated = truncated | (mask.sum(-1) > limit)  # its first EOS lies past its limit
+        mask = mask * (torch.arange(ids.shape[1], device=ids.device) < limit[:, None])
         width = int(mask.sum(-1).max()) if ids.numel() else 0  # HF stops once every row is done
         ids = ids.masked_fill(mask == 0, params.pad_token_id)[:, :width]
         return RolloutBatch(prompt_ids, prompt_mask, ids, mask[:, :width], truncated)
 
-    def _rollout(self, model, prompt_ids, prompt_mask, params, generator) -> torch.Tensor:
-        """-> (B, C) completion ids, C <= max_new_tokens (fewer if every row stopped early)."""
+    def _rollout_split(self, model, prompt_ids, prompt_mask, params, generator, limit):
+        """Sub-batches of the rows that fit the memory budget; -> (B, C) completion ids."""
         B, P = prompt_ids.shape
-        n = self.stop_check_interval
-        cache, state = self._buffers(model, B, P + params.max_new_tokens + n, prompt_ids.device)
-        if self._generator is None or self._generator.device != prompt_ids.device:
-            self._generator = torch.Generator(prompt_ids.device)  # graphs bind it: rebuilt below
-            self._decoder_key = None
-        decoders = self._decoders_for(model, cache, state, params)  # may warm up: before reset
-        # Seed from the caller's generator (or torch's default) after the warm-up, which draws too.
+        config = model.config.get_text_config(decoder=True)
+        dtype = model.get_input_embeddings().weight.dtype
+        L = self._cache_len(P, params.max_new_tokens)
+        per_row = kv.bytes_per_row(config, dtype, P, L)
+        rows = kv.rows_that_fit(per_row, self._budget(prompt_ids.device), B)
+        self.last_split = [min(rows, B - i) for i in range(0, B, rows)]
+        self.last_batch_sizes = []
+        self._seed(prompt_ids.device, generator)
+        parts = [
+            self._rollout(
+                model, prompt_ids[i : i + n], prompt_mask[i : i + n], params, limit[i : i + n]
+            )
+            for i, n in zip(range(0, B, rows), self.last_split, strict=True)
+        ]
+        width = max(p.shape[1] for p in parts)
+        return torch.cat(
+            [F.pad(p, (0, width - p.shape[1]), value=params.pad_token_id) for p in parts]
+        )
+
+    def _cache_len(self, P: int, max_new: int) -> int:
+        return round_up(P + max_new + self.stop_check_interval, self.cache_len_multiple)
+
+    def _budget(self, device: torch.device) -> int | None:
+        """Bytes this call may hold: ``memory_budget``, else (CUDA) free memory and our own."""
+        if self.memory_budget is not None:
+            return self.memory_budget
+        if device.type != "cuda":
+            return None
+        free, _ = torch.cuda.mem_get_info(device)
+        held = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        if self._store is not None:
+            held += sum(
+                t.numel() * t.element_size() for t in (*self._store.keys, *self._store.values)
+            )
+        return int(0.9 * (free + held)) - 2 * kv.GIB
+
+    def _held_bytes(self) -> int:
+        if self._store is None:
+            return 0
+        return sum(t.numel() * t.element_size() for t in (*self._store.keys, *self._store.values))
+
+    def _maybe_release(self, device: torch.device) -> None:
+        """Free the buffers and graphs when they hold more than ``keep_fraction`` of the memory."""
+        if device.type == "cuda" and self._held_bytes() > self.keep_fraction * memory_cap(device):
+            self._store = self._state = self._buffer_key = None
+            self._graphs, self._graph_key = {}, None
+            torch.cuda.empty_cache()
+
+    def _seed(self, device: torch.device, generator: torch.Generator | None) -> None:
+        """The engine's generator (graphs bind it), seeded from the caller's (or torch's)."""
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device)
+            self._graphs, self._graph_key = {}, None
         src = generator.device if generator is not None else "cpu"
         self._generator.manual_seed(
             int(torch.randint(2**62, (1,), generator=generator, device=src))
         )
-        cache.reset()
-        logits = prefill(model, cache, prompt_ids, prompt_mask)  # (B, V)
-        eos = self._decoder_eos
-        state.load(prompt_mask, sample(logits, params, self._generator), eos)
-        generated = 1
-        while generated < params.max_new_tokens:
-            window = round_up(P + generated + n - 1, self.cache_len_multiple)  # slots this round
-            decoders[window]()  # n tokens: one graph replay on CUDA
-            generated += n
-            if eos is not None and bool(state.done.all()):  # the host sync, every n tokens
-                break
-        return state.out[:, : min(generated, params.max_new_tokens)].clone()
 
-    def _buffers(self, model, B: int, needed: int, device: torch.device):
-        """The static cache and decode state; reallocated only for a new batch size or a longer need."""
+    def _rollout(self, model, prompt_ids, prompt_mask, params, limit) -> torch.Tensor:
+        """One sub-batch -> (b, C) completion ids, C <= max_new_tokens."""
+        B, P = prompt_ids.shape
+        n, device = self.stop_check_interval, prompt_ids.device
+        store, state = self._buffers(model, B, self._cache_len(P, params.max_new_tokens), device)
+        graphs = self._graphs_for(model, store, params)
+        with kv.using_store(store):
+            logits = prefill(model, store, prompt_ids, prompt_mask)
+            first = sample(logits, params, self._generator)
+            state.load(prompt_mask, first, self._eos(params, device), limit.to(device))
+            rows = torch.arange(B, device=device)  # slot -> row of the sub-batch (-1: filler)
+            result = torch.full((B, params.max_new_tokens), params.pad_token_id, device=device)
+            b, generated = B, 1
+            while generated < params.max_new_tokens:
+                window = round_up(P + generated + n - 1, self.cache_len_multiple)
+                self._decoder(graphs, model, store, state, params, b, window)()
+                self.last_batch_sizes.append(b)
+                generated += n
+                live = int((~state.done[:b]).sum())  # the host sync, every n tokens
+                if live == 0:
+                    break
+                if self.compact and bucket(live, B) < b:
+                    b = self._compact(store, state, rows, result, b, live, B)
+            self._save(state, rows, result, b, min(generated, params.max_new_tokens))
+        return result[:, : min(generated, params.max_new_tokens)]
+
+    @staticmethod
+    def _save(state: DecodeState, rows, result, b: int, width: int) -> None:
+        """Copy the tokens of the real rows among the first ``b`` slots to their rows."""
+        real = rows[:b] >= 0
+        result[rows[:b][real], :width] = state.out[:b, :width][real]
+
+    def _compact(self, store, state, rows, result, b: int, live: int, B: int) -> int:
+        """Move the live rows to slots [0, live); -> the new batch size (fillers done)."""
+        self._save(state, rows, result, b, result.shape[1])
+        keep = (~state.done[:b]).nonzero().squeeze(1)  # (live,) slots
+        store.gather(keep)
+        state.gather(keep)
+        rows[:live] = rows[keep]
+        new_b = bucket(live, B)
+        rows[live:new_b] = -1
+        state.done[live:new_b] = True
+        return new_b
+
+    @staticmethod
+    def _eos(params: SamplingParams, device) -> torch.Tensor | None:
+        if params.eos_token_ids and not params.ignore_eos:
+            return torch.tensor(params.eos_token_ids, device=device)
+        return None
+
+    def _buffers(self, model, B: int, L: int, device: torch.device):
+        """The KV store and decode state; reallocated only for more rows or a longer cache."""
         config = model.config.get_text_config(decoder=True)
-        dtype = model.get_input_embeddings().weight.dtype
-        cache_key = (id(config), dtype, device, B)
-        if cache_key == self._cache_key and self._state.out.shape[1] >= needed:
-            return self._cache, self._state
-        self._cache = self._state = self._decoders = self._decoder_key = None  # free first
-        L = round_up(needed, self.cache_len_multiple)
         if "sliding_attention" in (getattr(config, "layer_types", None) or []):
             raise NotImplementedError("FastEngine supports full-attention models only")
-        head_dim = (
-            getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        )
-        cache = StaticCache(config=config, max_cache_len=L)
-        cache.early_initialization(B, config.num_key_value_heads, head_dim, dtype, device)
-        self._cache, self._state = cache, DecodeState.allocate(B, L, device)
-        self._cache_key = cache_key
-        return self._cache, self._state
+        dtype = model.get_input_embeddings().weight.dtype
+        key = (id(config), dtype, device)
+        store = self._store
+        if key == self._buffer_key and store.rows >= B and store.length >= L:
+            return store, self._state
+        self._store = self._state = None  # free first
+        self._graphs, self._graph_key = {}, None
+        self._store = KVStore.allocate(config, B, L, dtype, device)
+        self._state, self._buffer_key = DecodeState.allocate(B, L, device), key
+        return self._store, self._state
 
-    def _decoders_for(self, model, cache, state, params) -> dict[int, Callable[[], None]]:
-        """Attention window -> a callable that decodes ``stop_check_interval`` tokens."""
-        on_cuda = state.out.is_cuda
-        use_graph = on_cuda if self.cuda_graph is None else self.cuda_graph
-        weights = model.get_input_embeddings().weight
+    def _graphs_for(self, model, store, params) -> dict:
+        """The captured graphs, dropped when the model, its weights or the sampler change."""
+        use_graph = store.slot.is_cuda if self.cuda_graph is None else self.cuda_graph
         sampler = dataclasses.replace(params, max_new_tokens=0)  # graphs serve any length
-        key = (id(model), weights.data_ptr(), id(cache), sampler, use_graph)
-        if key == self._decoder_key:
-            return self._decoders
-        self._decoders = None  # free the old graphs first
-        eos = None
-        if params.eos_token_ids and not params.ignore_eos:
-            eos = torch.tensor(params.eos_token_ids, device=state.out.device)
-        forward = functools.partial(self._forward_fn(on_cuda), model, cache)
+        weights = model.get_input_embeddings().weight
+        key = (id(model), weights.data_ptr(), id(store), sampler, use_graph)
+        if key != self._graph_key:
+            self._graphs, self._graph_key = {}, key
+            self._pool = torch.cuda.graph_pool_handle() if use_graph else None
+        return self._graphs
+
+    def _decoder(self, graphs, model, store, state, params, b: int, window: int):
+        """A callable that decodes ``stop_check_interval`` tokens of ``b`` rows (cached)."""
+        if (b, window) in graphs:
+            return graphs[(b, window)]
+        view = state.view(b)
+        forward = functools.partial(self._forward_fn(view.out.is_cuda), model)
         step = functools.partial(
-            decode_one_token, forward, state, params=params, eos=eos, generator=self._generator
+            decode_one_token,
+            forward,
+            view,
+            store.slot,
+            params=params,
+            eos=self._eos(params, view.out.device),
+            generator=self._generator,
+            window=window,
         )
-        n, L = self.stop_check_interval, state.out.shape[1]
-        decoders = {
-            w: functools.partial(decode_n_tokens, functools.partial(step, window=w), n)
-            for w in range(self.cache_len_multiple, L + 1, self.cache_len_multiple)
-        }
-        if use_graph:
-            pool, gen = torch.cuda.graph_pool_handle(), self._generator
-
-            def rewind():
-                cache.reset()
-                state.rewind()
-
-            decoders = {w: capture_cuda_graph(f, gen, pool, rewind) for w, f in decoders.items()}
-        self._decoder_key, self._decoders, self._decoder_eos = key, decoders, eos
-        return decoders
+        fn = functools.partial(decode_n_tokens, step, self.stop_check_interval)
+        if self._pool is None:
+            return fn
+        graphs[(b, window)] = capture_cuda_graph(fn, self._generator, self._pool, state, b)
+        return graphs[(b, window)]
 
     def _forward_fn(self, on_cuda: bool) -> Callable[..., torch.Tensor]:
         """The decode step's model call, its layers compiled once per engine (shared by every
@@ -369,8 +345,8 @@ class FastEngine:
         if not (on_cuda if self.compile is None else self.compile):
             return forward_last
 
-        def forward(model, cache, *args) -> torch.Tensor:
+        def forward(model, *args) -> torch.Tensor:
             with compiled_blocks(model, self._compiled):
-                return forward_last(model, cache, *args)
+                return forward_last(model, *args)
 
         return forward
