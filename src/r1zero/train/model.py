@@ -35,17 +35,27 @@ def pick_dtype(cfg: ModelConfig, bf16: bool | None, device: torch.device) -> tor
     return torch.float32
 
 
-def _check_path(name: str) -> None:
+def _check_path(name: str, *, needs: tuple[str, ...] = ("config.json",)) -> None:
+    """A local folder must hold one of ``needs`` (a model: config.json; a tokenizer, which
+    a LoRA adapter folder carries without a config.json: tokenizer_config.json too)."""
     p = Path(name).expanduser()
     looks_local = name.startswith((".", "/", "~")) or p.exists() or name.count("/") != 1
     if looks_local and not p.is_dir():
         raise ConfigError(
             f"model_name_or_path: no model folder at {p} (and it is not a hub id like org/name)"
         )
-    if p.is_dir() and not (p / "config.json").is_file():
+    if p.is_dir() and not any((p / f).is_file() for f in needs):
         raise ConfigError(
-            f"model_name_or_path: {p} has no config.json; is it a Hugging Face model folder?"
+            f"model_name_or_path: {p} has no {' or '.join(needs)}; "
+            "is it a Hugging Face model folder?"
         )
+
+
+def local_or_hub(name: str) -> str:
+    """An existing local folder as an absolute path (so a LoRA adapter saved from it names
+    a base that is found from any working directory); anything else unchanged."""
+    p = Path(name).expanduser()
+    return str(p.resolve()) if p.is_dir() else name
 
 
 def _first_line(e: Exception) -> str:
@@ -55,7 +65,7 @@ def _first_line(e: Exception) -> str:
 
 
 def load_tokenizer(name: str, cfg: ModelConfig) -> PreTrainedTokenizerBase:
-    _check_path(name)
+    _check_path(name, needs=("config.json", "tokenizer_config.json"))
     try:
         tok = AutoTokenizer.from_pretrained(
             name, revision=cfg.model_revision, trust_remote_code=cfg.trust_remote_code
@@ -80,6 +90,7 @@ def load_model(
 ) -> torch.nn.Module:
     """Load weights (any HF causal LM); wrap in a LoRA adapter when ``use_peft``."""
     _check_path(name)
+    name = local_or_hub(name)
     attn = cfg.attn_implementation
     if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         log.warning(
