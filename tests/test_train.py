@@ -165,6 +165,19 @@ OPTIONS = {
         "overlong_buffer_len": 8,
         "overlong_penalty_factor": 0.5,
     },
+    "dynamic_bsz+num_iterations+beta": {
+        "use_dynamic_bsz": True,
+        "ppo_max_token_len_per_gpu": 64,
+        "log_prob_max_token_len_per_gpu": 64,
+        "num_iterations": 2,
+        "beta": 0.04,
+    },
+    "padding_free+mask_truncated+beta": {
+        "padding_free": True,
+        "ppo_max_token_len_per_gpu": 64,
+        "mask_truncated_completions": True,
+        "beta": 0.04,
+    },
     "dynamic_sampling": {
         "dynamic_sampling": True,
         "dynamic_sampling_max_tries": 2,

@@ -215,6 +215,22 @@ class GRPOConfig:
         1024,
         "Tokens per chunk when computing log-probabilities from the LM head, so the [B, T, V] float32 logits never exist at once.",
     )
+    use_dynamic_bsz: bool = _f(
+        False,
+        "veRL's key: run the update and the frozen log-probs in forward passes under a token budget (ppo_max_token_len_per_gpu, log_prob_max_token_len_per_gpu) instead of per_device_train_batch_size prompts each: sequences sorted by length, prompt and completion contiguous, right-padded, no attention mask. The loss and the optimizer step do not change: every token keeps the weight its micro-step gives it (bnpo still divides by the tokens of each per_device_train_batch_size micro-step, not of a pass). Off: fixed slices, as generated.",
+    )
+    padding_free: bool = _f(
+        False,
+        "TRL's key: like use_dynamic_bsz, but each pass is one row of sequences packed end to end (position ids restart at each; transformers masks attention across them), so no padding at all. Pays with attn_implementation flex_attention; with sdpa the mask is dense (T x T scores per row).",
+    )
+    ppo_max_token_len_per_gpu: int = _f(
+        16384,
+        "veRL's key: tokens (prompt + completion, padding included) per forward/backward pass of the update under use_dynamic_bsz or padding_free. 16384 fits a 3B model's full fine-tune on an 80 GB GPU; a sequence longer than this gets a pass of its own.",
+    )
+    log_prob_max_token_len_per_gpu: int = _f(
+        32768,
+        "veRL's key: tokens per forward pass of the frozen log-probs (old policy, reference) under use_dynamic_bsz or padding_free; no activations are kept for a backward, so twice the update's budget.",
+    )
     seed: int = _f(
         42,
         "Seeds data order, sampling, dropout and initialisation; a resumed run continues the same streams.",

@@ -170,6 +170,11 @@ def _normalise(cfg: Config) -> None:
         (g.top_k is None or g.top_k >= 0, "top_k must be >= 0 (0 or empty: off)"),
         (g.repetition_penalty > 0, "repetition_penalty must be > 0 (1.0: off)"),
         (g.num_iterations >= 1, "num_iterations must be at least 1"),
+        (g.ppo_max_token_len_per_gpu >= 1, "ppo_max_token_len_per_gpu must be at least 1"),
+        (
+            g.log_prob_max_token_len_per_gpu >= 1,
+            "log_prob_max_token_len_per_gpu must be at least 1",
+        ),
         (r.save_strategy in ("steps", "no"), "save_strategy must be steps or no"),
         (
             g.reward_weights is None or len(g.reward_weights) == len(g.reward_funcs),

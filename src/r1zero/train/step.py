@@ -8,7 +8,7 @@ clipped surrogate minus beta * KL(pi || pi_ref). No value network.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -55,16 +55,27 @@ def collect(
     return keep_groups(kept, torch.arange(len(kept.rows) // G) < want, G)
 
 
-def prepare(policy: Policy, exp: Experience, cfg: GRPOConfig, micro_size: int) -> None:
+def prepare(
+    policy: Policy, exp: Experience, cfg: GRPOConfig, micro_size: int, dist: Dist | None = None
+) -> None:
     """Logprobs the loss needs besides the live ones: old (num_iterations > 1) and reference (beta > 0)."""
     t0 = time.perf_counter()
+    agree = _agree(dist)
     if cfg.num_iterations > 1:
-        exp.old_logprobs = frozen_logprobs(policy.model, exp.batch, cfg, micro_size)
+        exp.old_logprobs = frozen_logprobs(policy.model, exp.batch, cfg, micro_size, agree)
     if cfg.beta > 0:
         exp.ref_logprobs = reference_logprobs(
-            policy.model, policy.ref_model, exp.batch, cfg, micro_size
+            policy.model, policy.ref_model, exp.batch, cfg, micro_size, agree
         )
     exp.timings["time/logprobs"] = time.perf_counter() - t0
+
+
+def _agree(dist: Dist | None) -> Callable[[int], int] | None:
+    """The largest count over ranks: token-budget passes differ in number between ranks,
+    and every rank must run as many (each forward and backward meets the others')."""
+    if dist is None or dist.world == 1:
+        return None
+    return lambda n: max(dist.gather(n))
 
 
 def optimizer_step(
@@ -90,6 +101,7 @@ def optimizer_step(
         num_items_in_batch=opt.dist.sum_int(local_items),
         world=opt.dist.world,
         no_sync=opt.dist.no_sync,
+        agree=_agree(opt.dist),
     )
     max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
     metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(opt.params, max_norm))
@@ -137,7 +149,7 @@ def grpo_step(
     """A fresh rollout and one optimizer update (num_iterations = 1)."""
     t0 = time.perf_counter()
     exp = collect(policy, prompts, cfg, reward_funcs)  # rollout -> rewards -> advantages
-    prepare(policy, exp, cfg, micro_size)  # old / reference logprobs
+    prepare(policy, exp, cfg, micro_size, opt.dist)  # old / reference logprobs
     metrics = optimizer_step(policy, exp, opt, cfg, micro_size)  # loss -> backward -> AdamW
     metrics |= step_metrics(exp, cfg) | exp.timings
     metrics["step_time"] = time.perf_counter() - t0

@@ -1,21 +1,32 @@
-"""Log-probabilities and the policy update over micro-batches."""
+"""Log-probabilities and the policy update over micro-batches.
+
+The step's sequences are split into forward passes (:mod:`r1zero.train.batching`: fixed
+slices of ``micro_size`` sequences, or token-budget groups, right-padded or packed); the
+loss does not depend on that split. Each token's weight in the loss is fixed first, from its
+micro-step (the ``gradient_accumulation_steps`` consecutive slices of the step's sequences
+that the config defines) by the loss's registered ``token_weights``; every pass then adds
+its tokens' weighted losses. One optimizer step per rollout batch, as before.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from r1zero.algos import policy_loss, selective_logprobs
+from r1zero.algos import LOSS_AGGREGATIONS, policy_loss, selective_logprobs
 from r1zero.config import GRPOConfig
 from r1zero.rollout import RolloutBatch
+from r1zero.train.batching import Chunk, generation_layout, plan_chunks
 from r1zero.train.model import backbone_and_head, reference_policy
 
 
 @dataclass
 class MicroBatch:
+    """Rows of the step's batch in the generation layout (left-padded prompts)."""
+
     prompt_ids: torch.Tensor  # (b, P) left-padded, trimmed to the longest prompt
     prompt_mask: torch.Tensor
     completion_ids: torch.Tensor  # (b, C) trimmed to the longest completion
@@ -23,23 +34,32 @@ class MicroBatch:
     index: torch.Tensor  # (b,) rows of the step's batch
 
 
-def micro_batches(
-    batch: RolloutBatch, size: int, mask: torch.Tensor | None = None
-) -> Iterator[MicroBatch]:
-    """Consecutive slices of ``size`` sequences with padding columns trimmed away."""
-    cm = batch.completion_mask if mask is None else mask
-    for s in range(0, batch.prompt_ids.shape[0], size):
-        sl = slice(s, s + size)
-        pm, m = batch.prompt_mask[sl], cm[sl]
-        p0 = int((pm.sum(0) > 0).int().argmax())  # first column any prompt uses
-        c1 = max(int(batch.completion_mask[sl].sum(-1).max()), 1)
-        yield MicroBatch(
-            batch.prompt_ids[sl, p0:],
-            pm[:, p0:],
-            batch.completion_ids[sl, :c1],
-            m[:, :c1],
-            torch.arange(s, min(s + size, batch.prompt_ids.shape[0]), device=pm.device),
-        )
+def chunk_logprobs(
+    model: torch.nn.Module,
+    chunk: Chunk,
+    *,
+    temperature: float,
+    chunk_size: int,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log pi(completion tokens | prompt, prefix) of one pass: (b, C), entropies if asked."""
+    backbone, head = backbone_and_head(model)
+    hidden = backbone(
+        input_ids=chunk.input_ids,
+        attention_mask=chunk.attention_mask,
+        position_ids=chunk.position_ids,
+        use_cache=False,  # without a cache transformers reads restarting positions as packing
+    ).last_hidden_state  # (r, L, H)
+    h = hidden.flatten(0, 1)[chunk.gather_index]  # (b, C, H): the state predicting each token
+    return selective_logprobs(
+        h,
+        head,
+        chunk.completion_ids,
+        chunk.completion_mask,
+        temperature=temperature,
+        chunk_size=chunk_size,
+        with_entropy=with_entropy,
+    )
 
 
 def sequence_logprobs(
@@ -50,44 +70,49 @@ def sequence_logprobs(
     chunk_size: int,
     with_entropy: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """log pi(completion tokens | prompt, prefix): (b, C), entropies (b, C) if asked."""
-    input_ids = torch.cat([mb.prompt_ids, mb.completion_ids], 1)  # (b, P + C)
-    attn = torch.cat([mb.prompt_mask, mb.completion_mask.clamp(max=1)], 1)
-    position_ids = (attn.cumsum(-1) - 1).clamp(min=0)  # left padding, as in generate
-    backbone, head = backbone_and_head(model)
-    hidden = backbone(
-        input_ids=input_ids, attention_mask=attn, position_ids=position_ids, use_cache=False
-    ).last_hidden_state
-    P = mb.prompt_ids.shape[1]
-    h = hidden[:, P - 1 : -1]  # (b, C, H): position P-1+j predicts completion token j
-    return selective_logprobs(
-        h,
-        head,
-        mb.completion_ids,
-        mb.completion_mask,
-        temperature=temperature,
-        chunk_size=chunk_size,
-        with_entropy=with_entropy,
+    """:func:`chunk_logprobs` of a micro-batch in the generation layout: (b, C)."""
+    chunk = generation_layout(
+        mb.prompt_ids, mb.prompt_mask, mb.completion_ids, mb.completion_mask, mb.completion_mask
+    )
+    return chunk_logprobs(
+        model, chunk, temperature=temperature, chunk_size=chunk_size, with_entropy=with_entropy
     )
 
 
-def _scatter(full: torch.Tensor, mb: MicroBatch, part: torch.Tensor) -> None:
-    full[mb.index, : part.shape[1]] = part
+def token_budget(cfg: GRPOConfig, *, frozen: bool) -> int | None:
+    """Tokens per forward pass, or None for fixed slices of sequences."""
+    if not (cfg.use_dynamic_bsz or cfg.padding_free):
+        return None
+    return cfg.log_prob_max_token_len_per_gpu if frozen else cfg.ppo_max_token_len_per_gpu
 
 
 @torch.no_grad()
 def frozen_logprobs(
-    model: torch.nn.Module, batch: RolloutBatch, cfg: GRPOConfig, micro_size: int
+    model: torch.nn.Module,
+    batch: RolloutBatch,
+    cfg: GRPOConfig,
+    micro_size: int,
+    agree: Callable[[int], int] | None = None,
 ) -> torch.Tensor:
     """Logprobs without grad for the whole batch: (N, C)."""
     out = torch.zeros(
         batch.completion_ids.shape, dtype=torch.float32, device=batch.completion_ids.device
     )
-    for mb in micro_batches(batch, micro_size):
-        lp, _ = sequence_logprobs(
-            model, mb, temperature=cfg.temperature, chunk_size=cfg.logprob_chunk_size
+    chunks = plan_chunks(
+        batch,
+        batch.completion_mask,
+        micro_size=micro_size,
+        max_tokens=token_budget(cfg, frozen=True),
+        packed=cfg.padding_free,
+        agree=agree,
+    )
+    for ch in chunks:
+        lp, _ = chunk_logprobs(
+            model, ch, temperature=cfg.temperature, chunk_size=cfg.logprob_chunk_size
         )
-        _scatter(out, mb, lp)
+        C = lp.shape[1]
+        keep = ch.completion_mask.bool()  # a zero-mask pass (evening out ranks) writes nothing
+        out[ch.rows, :C] = torch.where(keep, lp, out[ch.rows, :C])
     return out
 
 
@@ -97,9 +122,10 @@ def reference_logprobs(
     batch: RolloutBatch,
     cfg: GRPOConfig,
     micro_size: int,
+    agree: Callable[[int], int] | None = None,
 ) -> torch.Tensor:
     with reference_policy(model, ref_model) as ref:
-        return frozen_logprobs(ref, batch, cfg, micro_size)
+        return frozen_logprobs(ref, batch, cfg, micro_size, agree)
 
 
 def loss_mask(batch: RolloutBatch, cfg: GRPOConfig) -> torch.Tensor:
@@ -110,8 +136,29 @@ def loss_mask(batch: RolloutBatch, cfg: GRPOConfig) -> torch.Tensor:
     return m
 
 
+def step_token_weights(
+    mask: torch.Tensor, cfg: GRPOConfig, *, micro_size: int, num_items_in_batch: int, world: int
+) -> torch.Tensor:
+    """(N, C) weight of every token in the step's loss, each micro-step by its loss's own
+    normaliser (and the loss's own factor for DDP's average over ranks)."""
+    agg = LOSS_AGGREGATIONS[cfg.loss_type]
+    N = mask.shape[0]
+    n_micro = -(-N // micro_size)
+    m = mask.float()
+    parts = [
+        agg.token_weights(
+            m[s : s + micro_size],
+            grad_accum=n_micro,
+            max_completion_length=cfg.max_completion_length,
+            num_items_in_batch=num_items_in_batch,
+        )
+        for s in range(0, N, micro_size)
+    ]
+    return torch.cat(parts) * agg.rank_scale(world)
+
+
 class LogprobModel(torch.nn.Module):
-    """``forward(micro-batch tensors) -> (logprobs, entropies)``: the training computation
+    """``forward(pass tensors) -> (logprobs, entropies)``: the training computation
     as one module, so that DDP (accelerate) can wrap it and synchronise its gradients."""
 
     def __init__(self, model: torch.nn.Module, temperature: float, chunk_size: int) -> None:
@@ -122,17 +169,26 @@ class LogprobModel(torch.nn.Module):
 
     def forward(
         self,
-        prompt_ids,
-        prompt_mask,
+        input_ids,
+        position_ids,
+        attention_mask,
+        gather_index,
         completion_ids,
         completion_mask,
-        index,
         with_entropy: bool = True,
     ):
-        mb = MicroBatch(prompt_ids, prompt_mask, completion_ids, completion_mask, index)
-        return sequence_logprobs(
+        chunk = Chunk(
+            gather_index.new_zeros(0),
+            input_ids,
+            position_ids,
+            attention_mask,
+            gather_index,
+            completion_ids,
+            completion_mask,
+        )
+        return chunk_logprobs(
             self.model,
-            mb,
+            chunk,
             temperature=self.temperature,
             chunk_size=self.chunk_size,
             with_entropy=with_entropy,
@@ -151,48 +207,77 @@ def accumulate_gradients(
     num_items_in_batch: int,
     world: int = 1,
     no_sync=None,
+    agree: Callable[[int], int] | None = None,
 ) -> dict[str, float]:
-    """Forward and backward over the micro-batches of one optimizer step; returns mean metrics.
+    """Forward and backward over the passes of one optimizer step; returns its metrics.
 
-    ``scorer`` is a :class:`LogprobModel`, possibly DDP-wrapped. DDP averages gradients over
-    ``world`` ranks, so the token-normalised dapo loss (divided by the tokens of all ranks)
-    is multiplied by ``world`` to stay a sum over the global batch.
+    ``scorer`` is a :class:`LogprobModel`, possibly DDP-wrapped; ``agree(n)`` returns the
+    largest ``n`` over ranks, so that every rank runs as many passes.
     """
     mask = loss_mask(batch, cfg)
     advantages = advantages.to(mask.device)  # rewards are scored on the host
-    n_micro = -(-batch.prompt_ids.shape[0] // micro_size)
-    sums: dict[str, float] = {}
-    ent_sum, ent_n = 0.0, 0
-    for i, mb in enumerate(micro_batches(batch, micro_size, mask)):
-        ctx = no_sync(scorer, i == n_micro - 1) if no_sync else contextlib.nullcontext()
+    weights = step_token_weights(
+        mask, cfg, micro_size=micro_size, num_items_in_batch=num_items_in_batch, world=world
+    )
+    chunks = plan_chunks(
+        batch,
+        mask,
+        micro_size=micro_size,
+        max_tokens=token_budget(cfg, frozen=False),
+        packed=cfg.padding_free,
+        agree=agree,
+    )
+    sums: dict[str, float] = {"loss": 0.0}
+    tokens = max(int(mask.sum()), 1)
+    ent_sum = 0.0
+    for i, ch in enumerate(chunks):
+        ctx = no_sync(scorer, i == len(chunks) - 1) if no_sync else contextlib.nullcontext()
         with ctx:
-            lp, ent = scorer(
-                mb.prompt_ids, mb.prompt_mask, mb.completion_ids, mb.completion_mask, mb.index
+            loss, metrics, ent = _chunk_loss(
+                scorer, ch, weights, advantages, cfg, old_logprobs, ref_logprobs
             )
-            C = lp.shape[1]
-            old = lp.detach() if old_logprobs is None else old_logprobs[mb.index, :C]
-            ref = None if ref_logprobs is None else ref_logprobs[mb.index, :C]
-            loss, metrics = policy_loss(
-                logprobs=lp,
-                old_logprobs=old,
-                advantages=advantages[mb.index],
-                completion_mask=mb.completion_mask,
-                loss_type=cfg.loss_type,
-                epsilon=cfg.epsilon,
-                epsilon_high=cfg.epsilon_high,
-                beta=cfg.beta,
-                ref_logprobs=ref,
-                grad_accum=n_micro,
-                max_completion_length=cfg.max_completion_length,
-                num_items_in_batch=num_items_in_batch,
-                use_bias_correction_kl=cfg.use_bias_correction_kl,
-            )
-            scale = world if cfg.loss_type == "dapo" else 1
-            (loss * scale).backward()
-        metrics["loss"] = loss.item() * scale
+            loss.backward()
+        sums["loss"] += loss.item()
+        share = float(ch.completion_mask.sum()) / tokens  # token means over the step
         for k, v in metrics.items():
-            sums[k] = sums.get(k, 0.0) + (v if k == "loss" else v / n_micro)
-        ent_sum += float((ent * mb.completion_mask).sum())
-        ent_n += int(mb.completion_mask.sum())
-    sums["entropy"] = ent_sum / max(ent_n, 1)
+            sums[k] = sums.get(k, 0.0) + v * share
+        ent_sum += float((ent * ch.completion_mask).sum())
+    sums["entropy"] = ent_sum / tokens
     return sums
+
+
+def _chunk_loss(
+    scorer: torch.nn.Module,
+    ch: Chunk,
+    weights: torch.Tensor,
+    advantages: torch.Tensor,
+    cfg: GRPOConfig,
+    old_logprobs: torch.Tensor | None,
+    ref_logprobs: torch.Tensor | None,
+) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    """One pass: its tokens' weighted loss, its metrics (token means) and entropies."""
+    lp, ent = scorer(
+        ch.input_ids,
+        ch.position_ids,
+        ch.attention_mask,
+        ch.gather_index,
+        ch.completion_ids,
+        ch.completion_mask,
+    )
+    C = lp.shape[1]
+    old = lp.detach() if old_logprobs is None else old_logprobs[ch.rows, :C]
+    ref = None if ref_logprobs is None else ref_logprobs[ch.rows, :C]
+    loss, metrics = policy_loss(
+        logprobs=lp,
+        old_logprobs=old,
+        advantages=advantages[ch.rows],
+        completion_mask=ch.completion_mask,
+        loss_type=cfg.loss_type,
+        epsilon=cfg.epsilon,
+        epsilon_high=cfg.epsilon_high,
+        beta=cfg.beta,
+        ref_logprobs=ref,
+        use_bias_correction_kl=cfg.use_bias_correction_kl,
+        token_weights=weights[ch.rows, :C] * ch.completion_mask,
+    )
+    return loss, metrics, ent
