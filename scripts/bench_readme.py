@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from r1zero.bench.floors import floors
 from r1zero.bench.model import load_shape
 from r1zero.bench.report import table_lines
 
@@ -19,24 +20,32 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 INTRO = """## Speed and memory (`r1zero bench`)
 
 `r1zero bench` builds a random-weight model of a real shape (`--shape qwen2.5-3b`, also `-0.5b`,
-`-1.5b`, `-7b`; nothing is downloaded), forces every completion to its full length, and times the
-rollout engines, the update (MFU = 6 N tokens / time / 989 TFLOP/s), the whole GRPO step of the
-reference batch with the code of `r1zero train`, its peak memory, the LoRA variant, and TRL's
-GRPOTrainer on the same work (`--sections trl`, needs `trl==1.16.0`). It writes
-`benchmarks/results/bench-<date>-<gpu>.json` and prints this table.
+`-1.5b`, `-7b`; nothing is downloaded) and measures three workloads of 16 prompts x 8
+completions (`--workload`): `reference` (every completion forced to 512 tokens), `tutorial`
+(each completion forced to its own length, drawn once with a fixed seed from a log-normal of
+median 450 and sigma 0.9, clipped to [16, 4096]: the Datawhale tutorial's long tail) and
+`collapse` (every completion 4,096 tokens). For each it times the rollout engines, the whole
+GRPO step with the code of `r1zero train` (rollout, reference log-probs, update), its peak
+memory, the LoRA variant, and TRL's GRPOTrainer on the same lengths (`--sections trl`, needs
+`trl==1.16.0`); the update's MFU (6 N tokens / time / 989 TFLOP/s) on the reference workload.
+A device call holds one workload and a few sections; `--merge` folds the JSONs into one.
 `r1zero bench --shape tiny --device cpu --quick` is the smoke test.
 
-On a GPU, `r1zero train` generates with the fast engine (`rollout_engine: fast`: static KV cache,
-CUDA-graphed decode, the layers' norms and MLPs compiled once for all layers, about 20 s on the
-first call of a 3B model); `torch_compile: true` compiles the same blocks for training (the
-`32c` rows below)."""
+On a GPU, `r1zero train` generates with the fast engine (`rollout_engine: fast`: its own KV
+cache, CUDA-graphed decode, the layers' norms and MLPs compiled once for all layers; as rows
+end, the decode batch compacts into batches of 64, 32, ... rows, and a rollout whose KV cache
+would not fit the free memory runs in sub-batches); `torch_compile: true` compiles the same
+blocks for training."""
 
 
 def section(result: dict, json_path: str) -> str:
+    """The README block: the header, the tables (blank lines kept between them), the gaps."""
     lines = table_lines(result)
     head = lines[:2]
-    body = [x for x in lines[2:] if x.strip() and not x.startswith("note:")]
     notes = [x.removeprefix("note: ") for x in lines if x.startswith("note:")]
+    body = [x for x in lines[2:] if not x.startswith("note:")]
+    while body and not body[0].strip():
+        body = body[1:]
     out = [INTRO, "", *(f"{h}  " for h in head), f"([JSON]({json_path}))", "", *body]
     out += ["", gaps(result)]
     if notes:
@@ -44,44 +53,32 @@ def section(result: dict, json_path: str) -> str:
     return "\n".join(out).strip()
 
 
-HBM_BYTES_PER_S = 3.0e12
-"""The H100's sustained memory bandwidth (the issue's basis for its 47,000 tok/s floor)."""
-
-
-def decode_floor_s(r: dict) -> float:
-    """Seconds to read the bf16 weights and the KV cache once per decode step, for the step's
-    rollout (every sequence decoding ``completion_len`` tokens)."""
-    shape, w = load_shape(r["shape"]), r["workload"]
-    seqs, p, c = w["prompts"] * w["num_generations"], w["prompt_len"], w["completion_len"]
-    head_dim = shape.get("head_dim") or shape["hidden_size"] // shape["num_attention_heads"]
-    kv_per_token = 2 * shape["num_hidden_layers"] * shape["num_key_value_heads"] * head_dim * 2
-    weight_bytes = 2 * r["train"]["n_params"]
-    kv_bytes = seqs * kv_per_token * (p + c / 2)  # the mean context over the decode
-    return c * (weight_bytes + kv_bytes) / HBM_BYTES_PER_S
-
-
 def gaps(r: dict) -> str:
-    """Each stage of the measured step against its physical floor, the largest gap first."""
-    step, train, w = r["step"], r["train"], r["workload"]
-    n, peak = train["n_params"], train["peak_flops"]
-    tokens = w["tokens_per_step"]
-    floors = {
-        "update": (step["update_s"], 8 * n * tokens / peak, "8N FLOPs a token at peak"),
-        "rollout": (
-            step["rollout_s"],
-            decode_floor_s(r),
-            "weights and KV cache read once per decode step at 3.0 TB/s",
-        ),
-        "reference logprobs": (step["logprobs_s"], 2 * n * tokens / peak, "2N FLOPs a token"),
-    }
-    parts = sorted(floors.items(), key=lambda kv: kv[1][1] - kv[1][0])
+    """Each measured stage of each workload against its physical floor, largest gap first."""
+    shape, n = load_shape(r["shape"]), r.get("n_params")
+    parts = []
+    for name, slot in (r.get("workloads") or {}).items():
+        w = slot.get("workload")
+        if not w or not n:
+            continue
+        f = floors(shape, w, n, r.get("device", ""))
+        for stage in ("rollout_s", "logprobs_s", "update_s"):
+            if slot.get(stage) is not None:
+                parts.append((slot[stage] - f[stage], name, stage, slot[stage], f[stage]))
+    if not parts:
+        return ""
+    parts = sorted(parts, reverse=True)[:6]
     text = ", ".join(
-        f"{k} {t:.2f} s against a floor of {f:.2f} s ({why})" for k, (t, f, why) in parts
+        f"{name} {stage.removesuffix('_s').replace('logprobs', 'reference logprobs')} "
+        f"{t:.2f} s against {fl:.2f} s"
+        for _, name, stage, t, fl in parts
     )
-    steps_per_hour = 3600 / r["step_s"]
+    bw = floors(shape, next(iter(r["workloads"].values()))["workload"], n, r.get("device", ""))
     return (
-        f"Gaps to the floor, largest first: {text}. At {r['step_s']:.1f} s a step, the "
-        f"reference experiment's 450 steps take {450 / steps_per_hour:.2f} h on this GPU."
+        f"Largest gaps to the floor: {text}. Floors: the rollout reads the weights and "
+        f"the live rows' KV cache once per decode step at {bw['bandwidth'] / 1e12:.1f} TB/s; the "
+        f"update 8N FLOPs a token, the reference log-probs 2N, at {bw['peak_flops'] / 1e12:.0f} "
+        "TFLOP/s (`python -m r1zero.bench.floors`)."
     )
 
 

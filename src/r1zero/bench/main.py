@@ -1,14 +1,19 @@
-"""``r1zero bench``: rollout speed, training MFU, the reference GRPO step, memory, TRL beside it.
+"""``r1zero bench``: rollout speed, training MFU, the GRPO step, memory, TRL beside it.
 
 Launch on a GPU: ``r1zero bench`` (Qwen2.5-3B shape, random weights, nothing downloaded);
 ``r1zero bench --shape tiny --device cpu --quick`` is the smoke test. Results go to
 ``benchmarks/results/bench-<date>-<gpu>.json`` and a table is printed last.
 
-Sections (``--sections``): ``rollout`` (generated tok/s per engine), ``train`` (the update
-on a fixed experience: tokens/s and MFU = 6 N tokens / time / peak), ``step`` (the whole
-step of 16 prompts x 8 completions, 150 + 512 tokens, full fine-tune, beta 0.001, seconds per
-stage and peak memory), ``lora`` (the same step with a r=64 LoRA adapter) and ``trl``
-(TRL's GRPOTrainer on the same workload, in a subprocess: ``r1zero.bench.trl_step``).
+Workloads (``--workload``, all three by default; see :mod:`r1zero.bench.workloads`):
+``reference`` (every completion 512 tokens), ``tutorial`` (the tutorial's long-tailed
+lengths, cap 4,096), ``collapse`` (every completion 4,096). Sections (``--sections``), run for
+each workload: ``rollout`` (generated tok/s per engine), ``train`` (the update on a fixed
+experience: tokens/s and MFU; reference only), ``step`` (the whole step of 16 prompts x 8
+completions, full fine-tune, beta 0.001, seconds per stage and peak memory), ``head`` (the LM
+head alone; reference only), ``lora`` (the same step with a r=64 LoRA adapter) and ``trl``
+(TRL's GRPOTrainer on the same lengths, in a subprocess: ``r1zero.bench.trl_step``). A device
+call of 10 minutes holds one workload and a few sections: ``--merge`` folds the JSONs of
+several calls into one.
 """
 
 from __future__ import annotations
@@ -17,29 +22,23 @@ import argparse
 import datetime as dt
 import gc
 import hashlib
-import importlib.util
 import json
-import os
 import platform
 import shlex
-import statistics
-import subprocess
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
 import torch
+import yaml
 
-from r1zero.bench import measure as M
 from r1zero.bench import model as B
+from r1zero.bench import workloads as W
+from r1zero.bench.merge import SECTIONS, merge_into
 from r1zero.bench.report import headline, print_table
-from r1zero.compile import compile_blocks, eager_blocks
-from r1zero.config import ModelConfig
-from r1zero.train.experience import Policy
+from r1zero.bench.sections import WorkloadRun
 
-SECTIONS = ("rollout", "train", "step", "head", "lora", "trl")
-QUICK = M.Workload(prompts=2, num_generations=4, prompt_len=12, completion_len=8)
+__all__ = ["SECTIONS", "main", "merge_into"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -52,12 +51,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quick", action="store_true", help="tiny workload, one repeat (smoke test)")
     p.add_argument(
+        "--workload",
+        default=",".join(W.NAMES),
+        help="comma-separated subset of " + ",".join(W.NAMES),
+    )
+    p.add_argument(
         "--sections",
         default=",".join(SECTIONS),
         help="comma-separated subset of " + ",".join(SECTIONS),
     )
     p.add_argument(
-        "--rollout", default=None, help="engine@sequences list; default hf,hf_static,fast x 128,256"
+        "--rollout",
+        default=None,
+        help="engine@sequences list (engines: hf, hf_static, fast, fast_eager, fast_nocompact); "
+        "default hf,hf_static,fast x 128,256 for reference, fast@128 for the long workloads",
     )
     p.add_argument(
         "--micro-sizes",
@@ -67,15 +74,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "use the fastest",
     )
     p.add_argument(
-        "--micro",
-        type=int,
-        default=None,
-        help="micro-batch of the step; default: the fastest in 'train', else 16",
+        "--micro", type=int, default=None, help="micro-batch of the step; default: the fastest"
+    )
+    p.add_argument("--engine", default=None, help="rollout engine of the step; default fast")
+    p.add_argument(
+        "--grpo",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a GRPOConfig override for the step and LoRA sections (repeatable), e.g. "
+        "padding_free=true",
     )
     p.add_argument(
-        "--engine",
+        "--lora-memory-gib",
+        type=float,
         default=None,
-        help="rollout engine of the step; default fast if it runs, else hf_static",
+        help="cap the LoRA section's GPU memory (set_per_process_memory_fraction), as on a "
+        "24 GB card: 22; the engine then splits its rollout by itself",
     )
     p.add_argument(
         "--steps", type=int, default=3, help="steps per step measurement; the first is a warm-up"
@@ -84,7 +99,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--repeats", type=int, default=2, help="timed updates per micro-batch size in 'train'"
     )
     p.add_argument(
-        "--trl-steps", type=int, default=4, help="TRL optimizer steps; the first is a warm-up"
+        "--trl-steps",
+        type=int,
+        default=None,
+        help="TRL optimizer steps, the first a warm-up; default 4 (reference), 1 (tutorial)",
     )
     p.add_argument("--trl-timeout", type=int, default=420)
     p.add_argument("--seed", type=int, default=0)
@@ -103,8 +121,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.repeats, args.trl_steps = 1, 1, min(args.trl_steps, 2)
+        args.steps, args.repeats = 1, 1
+        args.trl_steps = min(args.trl_steps or 2, 2)
+    args.grpo_overrides = grpo_overrides(args.grpo)
     return args
+
+
+def grpo_overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings -> a dict, each value read as YAML (``true``, ``16384``, ``dapo``)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--grpo {pair!r}: write KEY=VALUE, e.g. --grpo padding_free=true")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def device_name(device: torch.device) -> str:
@@ -126,36 +157,31 @@ def environment(args: argparse.Namespace, device: torch.device, argv: list[str])
         "shape": args.shape,
         "source_sha1": {  # which version of the code ran (others edit it in parallel)
             f: hashlib.sha1(Path(__file__).parents[1].joinpath(f).read_bytes()).hexdigest()[:12]
-            for f in ("rollout/fast.py", "train/update.py", "algos/logprobs.py", "train/step.py")
+            for f in (
+                "rollout/fast.py",
+                "rollout/decode.py",
+                "rollout/kv.py",
+                "train/update.py",
+                "algos/logprobs.py",
+                "train/step.py",
+            )
             if Path(__file__).parents[1].joinpath(f).is_file()
         },
     }
 
 
 class Bench:
-    """Runs the chosen sections in order, freeing GPU memory between them, and saves the
-    JSON after each (a crash or a timeout keeps what was measured)."""
+    """Runs the chosen sections of each chosen workload, freeing GPU memory between them, and
+    saves the JSON after each (a crash or a timeout keeps what was measured)."""
 
     def __init__(self, args: argparse.Namespace, argv: list[str]) -> None:
         self.args = args
         self.device = torch.device(args.device)
         self.shape = B.load_shape(args.shape)
-        self.w = QUICK if args.quick else M.Workload()
         self.result: dict = {**environment(args, self.device, argv), "errors": {}}
         self.result["notes"] = list(args.note)
-        self.result["workload"] = vars(self.w) | {"tokens_per_step": self.w.tokens}
+        self.result["workloads"] = {}
         self.out = Path(args.out) if args.out else default_path(self.result)
-
-    def section(self, name: str, fn) -> None:
-        print(f"[bench] {name} ...", flush=True)
-        try:
-            self.result[name] = fn()
-            self.result["errors"].pop(name, None)
-        except Exception as e:  # keep going: other sections still measure
-            traceback.print_exc()
-            self.result["errors"][name] = f"{type(e).__name__}: {e}"[:2000]
-        free(self.device)
-        self.save()
 
     def save(self) -> None:
         self.result.update(headline(self.result))
@@ -165,254 +191,41 @@ class Bench:
         if self.args.also_write:
             Path(self.args.also_write, self.out.name).write_text(text)
 
-    # ------------------------------------------------------------------ full fine-tune
-    def policy(self, model, engine: str, ref) -> Policy:
-        eos = M.sampling(self.w, self.shape).eos_token_ids
-        engine_obj = M.ForcedLength(M.make_engine(engine))
-        return Policy(model, None, None, engine_obj, self.device, eos, ref)
-
-    def rollout(self, model) -> dict:
-        out = {}
-        for spec in self.rollout_specs():
-            engine, n = spec.split("@")
-            try:
-                out[spec] = M.rollout_speed(
-                    model,
-                    engine,
-                    int(n),
-                    self.w,
-                    self.shape,
-                    device=self.device,
-                    seed=self.args.seed,
-                )
-            except Exception as e:
-                traceback.print_exc()
-                out[spec] = {
-                    "engine": engine,
-                    "sequences": int(n),
-                    "error": f"{type(e).__name__}: {e}"[:500],
-                }
-            print(
-                f"[bench]   {spec}: {out[spec].get('tok_per_s', out[spec].get('error'))}",
-                flush=True,
-            )
-            free(self.device)
-        return out
-
-    def rollout_specs(self) -> list[str]:
-        if self.args.rollout:
-            return self.args.rollout.split(",")
-        n = self.w.sequences
-        if self.args.quick:
-            return [f"hf@{n}"]
-        engines = ["hf", "hf_static", "fast"] if self.device.type == "cuda" else ["hf"]
-        if not importlib.util.find_spec("r1zero.rollout.fast"):
-            engines = [e for e in engines if e != "fast"]
-        return [f"{e}@{s}" for e in engines for s in (n, 2 * n)]
-
-    def step_engine(self) -> str:
-        if self.args.engine:
-            return self.args.engine
-        roll = self.result.get("rollout", {})
-        for e in ("fast", "hf_static", "hf"):
-            if any(v.get("engine") == e and "tok_per_s" in v for v in roll.values()):
-                return e
-        return "fast" if self.device.type == "cuda" else "hf"
-
-    def train(self, policy: Policy, opt, cfg) -> dict:
-        sizes = self.args.micro_sizes.split(",") if not self.args.quick else ["4"]
-        n_params = B.count_params(policy.model)
-        peak = B.peak_flops(self.result["device"])
-        out = {"n_params": n_params, "peak_flops": peak, "by_micro": {}}
-        for key in sizes:
-            set_compiled(policy.model, key.endswith("c"))
-            micro = int(key.rstrip("c"))
-            r = M.update_speed(
-                policy,
-                opt,
-                cfg,
-                self.w,
-                micro=micro,
-                repeats=max(1, self.args.repeats),
-                seed=self.args.seed,
-            )
-            r["mfu"] = 6 * n_params * r["tokens"] / r["seconds"] / peak
-            r["hfu_with_recompute"] = 8 * n_params * r["tokens"] / r["seconds"] / peak
-            r["compiled_blocks"] = key.endswith("c")
-            out["by_micro"][key] = r
-            print(
-                f"[bench]   micro {key}: {r['tok_per_s']:.0f} tok/s, MFU {r['mfu']:.3f}",
-                flush=True,
-            )
-            free(self.device)
-        return out
-
-    def steps(self, policy: Policy, opt, cfg, micro: int, engine: str) -> dict:
-        set_compiled(policy.model, self.compiled())
-        runs = [
-            M.grpo_step(
-                policy, opt, cfg, self.w, micro=micro, shape=self.shape, seed=self.args.seed + i
-            )
-            for i in range(max(1, self.args.steps))
-        ]
-        timed = runs[1:] or runs
-        summary = {
-            k: statistics.median(r[k] for r in timed)
-            for k in ("rollout_s", "rewards_s", "logprobs_s", "update_s", "step_s")
-        }
-        peaks = [r["peak_gib"] for r in timed if r["peak_gib"] is not None]
-        summary |= {
-            "peak_gib": max(peaks) if peaks else None,
-            "micro_batch": micro,
-            "engine": engine,
-            "compiled_blocks": self.compiled(),
-            "runs": runs,
-        }
-        return summary
-
-    def micro(self) -> int:
-        if self.args.micro:
-            return self.args.micro
-        if self.args.quick:
-            return 4
-        return int(self.best_train_key().rstrip("c"))
-
-    def best_train_key(self) -> str:
-        by = self.result.get("train", {}).get("by_micro", {})
-        return max(by, key=lambda k: by[k]["tok_per_s"]) if by else "16"
-
-    def compiled(self) -> bool:
-        """Whether the step and LoRA sections train with compiled blocks (the faster in 'train')."""
-        return self.best_train_key().endswith("c")
-
-    def full_finetune(self, sections: set[str]) -> None:
-        cfg = M.grpo_config(self.w)
-        model = B.build_model(self.shape, self.device, self.dtype(), seed=self.args.seed)
-        self.result["n_params"] = B.count_params(model)
-        if "rollout" in sections:
-            self.section("rollout", lambda: self.rollout(model))
-        if not sections & {"train", "step"}:
-            return
-        ref = B.frozen_copy(model)
-        B.enable_training(model, peft=False)
-        opt = M.optimizer(model, cfg)
-        if "train" in sections:
-            self.section(
-                "train", lambda: self.train(self.policy(model, self.step_engine(), ref), opt, cfg)
-            )
-        if "step" in sections:
-            engine = self.step_engine()
-            self.section(
-                "step",
-                lambda: self.steps(self.policy(model, engine, ref), opt, cfg, self.micro(), engine),
-            )
-
-    def head(self, chunk: int) -> dict:
-        return M.head_cost(self.shape, self.w, device=self.device, chunk_size=chunk)
-
-    def lora(self) -> dict:
-        cfg = M.grpo_config(self.w)
-        base = B.build_model(self.shape, self.device, self.dtype(), seed=self.args.seed)
-        lcfg = ModelConfig(use_peft=True, lora_r=64, lora_alpha=128)
-        model = B.wrap_lora(base, lcfg)
-        B.enable_training(model, peft=True)
-        opt = M.optimizer(model, cfg)
-        engine = self.step_engine()
-        out = self.steps(self.policy(model, engine, None), opt, cfg, self.micro(), engine)
-        out |= {
-            "lora_r": lcfg.lora_r,
-            "lora_alpha": lcfg.lora_alpha,
-            "target_modules": "all-linear",
-            "trainable_params": B.count_params(model, trainable_only=True),
-        }
-        return out
-
-    def trl(self) -> dict:
-        if importlib.util.find_spec("trl") is None:
-            return {"skipped": "trl is not installed (pip install trl==1.16.0 datasets)"}
-        with tempfile.TemporaryDirectory(prefix="r1zero-trl-") as tmp:
-            js = Path(tmp, "trl.json")
-            cmd = [
-                sys.executable,
-                "-m",
-                "r1zero.bench.trl_step",
-                "--shape",
-                self.args.shape,
-                "--device",
-                self.args.device,
-                "--steps",
-                str(self.args.trl_steps),
-                "--workdir",
-                tmp,
-                "--out",
-                str(js),
-                "--seed",
-                str(self.args.seed),
-            ]
-            if self.args.quick:
-                cmd += ["--quick"]
-            print("[bench]   " + shlex.join(cmd), flush=True)
-            proc = subprocess.run(cmd, timeout=self.args.trl_timeout, env=os.environ.copy())
-            if not js.is_file():
-                raise RuntimeError(f"TRL run wrote no result (exit code {proc.returncode})")
-            return json.loads(js.read_text())
-
-    def dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.device.type == "cuda" else torch.float32
+    def section(self, workload: str, name: str, fn) -> None:
+        """Run one section of one workload into ``workloads.<workload>.<name>``."""
+        print(f"[bench] {workload}: {name} ...", flush=True)
+        key = f"{workload}/{name}"
+        try:
+            self.result["workloads"][workload][name] = fn()
+            self.result["errors"].pop(key, None)
+        except Exception as e:  # keep going: other sections still measure
+            traceback.print_exc()
+            self.result["errors"][key] = f"{type(e).__name__}: {e}"[:2000]
+        free(self.device)
+        self.save()
 
     def run(self) -> None:
-        sections = {s for s in self.args.sections.split(",") if s}
-        unknown = sections - set(SECTIONS)
+        sections = [s for s in SECTIONS if s in set(self.args.sections.split(","))]
+        unknown = {s for s in self.args.sections.split(",") if s} - set(SECTIONS)
         if unknown:
             raise SystemExit(
                 f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}"
             )
+        names = [n for n in self.args.workload.split(",") if n]
+        loads = [W.make(n, self.args.quick) for n in names]  # unknown names fail here
         own_command = self.result["command"]
         for path in self.args.merge or []:
             merge_into(self.result, json.loads(Path(path).read_text()), measuring=bool(sections))
         if self.args.merge and not sections:  # "commands" ran on the GPU; this one merged them
             self.result["command"] = own_command
-        if sections & {"rollout", "train", "step"}:
-            self.full_finetune(sections)
+        for w in loads if sections else []:
+            slot = self.result["workloads"].setdefault(w.name, {})
+            slot["workload"] = w.describe()
+            WorkloadRun(self, w).run(sections)
             free(self.device)
-        if "head" in sections:
-            chunk = M.grpo_config(self.w).logprob_chunk_size
-            self.section(
-                "head",
-                lambda: self.head(chunk),
-            )
-        if "lora" in sections:
-            self.section("lora", self.lora)
-        if "trl" in sections:
-            self.section("trl", self.trl)
         self.save()
         print_table(self.result)
         print(f"[bench] wrote {self.out}")
-
-
-def merge_into(result: dict, earlier: dict, *, measuring: bool) -> None:
-    """Fold an earlier result in: its sections (later files win, and sections this run
-    measures replace them); its device, date and versions when this run measures nothing."""
-    commands = result.get("commands", []) + earlier.get("commands", [earlier.get("command")])
-    for key, value in earlier.items():
-        if key == "errors":
-            result["errors"] = {**result.get("errors", {}), **value}
-        elif key in ("rollout", "notes") and isinstance(result.get(key), dict | list):
-            result[key] = {**result[key], **value} if key == "rollout" else result[key] + value
-        elif key in SECTIONS or key not in result or not measuring:
-            result[key] = value
-    for name in SECTIONS:  # an error is stale once a later file measured the section
-        if name in earlier and name not in earlier.get("errors", {}):
-            result["errors"].pop(name, None)
-    result["commands"] = [c for c in commands if c]
-
-
-def set_compiled(model: torch.nn.Module, on: bool) -> None:
-    """Train with the layers' norms and MLPs compiled (``torch_compile: true``) or eagerly."""
-    if on:
-        compile_blocks(model)
-    else:
-        eager_blocks(model)
 
 
 def free(device: torch.device) -> None:

@@ -9,6 +9,10 @@ step (TRL >= 0.15 counts completions: per_device_train_batch_size 16 x gradient_
 one generation batch of 128 per step), prompts of exactly 150 tokens (a word-level tokenizer, one
 token per word), completions forced to 512 tokens (``min_new_tokens``), beta 0.001, bf16,
 gradient checkpointing, HF ``generate`` (no vLLM), a constant reward. Steps 2.. are timed.
+
+``--workload tutorial`` gives completion i of every generation batch the bench's forced length
+``lengths[i]`` (:func:`r1zero.bench.workloads.make`): a logits processor bans EOS before it and
+forces EOS at it, so TRL generates, masks and trains exactly those lengths (cap 4,096).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import torch
 
 from r1zero.bench.model import build_model, load_shape
+from r1zero.bench.workloads import make
 
 GIB = 2**30
 
@@ -77,17 +82,56 @@ def step_timer(device: torch.device):
     return StepTimer()
 
 
+def forced_eos_processor(lengths: list[int], eos: int):
+    """A LogitsProcessor for one ``generate`` call: row i may not end before ``lengths[i]``
+    tokens and must end there."""
+    from transformers import LogitsProcessor
+
+    class ForcedEOS(LogitsProcessor):
+        start: int | None = None  # the (padded) prompt length, seen at the first call
+
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            if self.start is None:
+                self.start = input_ids.shape[1]
+            made = input_ids.shape[1] - self.start  # tokens generated so far
+            want = torch.tensor([lengths[i % len(lengths)] for i in range(scores.shape[0])])
+            want = want.to(scores.device)
+            scores[:, eos] = torch.where(want - 1 > made, float("-inf"), scores[:, eos])
+            at = want - 1 == made  # (B,) rows whose last token is this one
+            scores[at] = torch.where(
+                torch.arange(scores.shape[1], device=scores.device) == eos, 0.0, float("-inf")
+            )
+            return scores
+
+    return ForcedEOS()
+
+
+def force_lengths(lengths: list[int], eos: int) -> None:
+    """Route every ``generate`` call of this process through :func:`forced_eos_processor`."""
+    from transformers import GenerationMixin, LogitsProcessorList
+
+    original = GenerationMixin.generate
+
+    def generate(self, *args, **kwargs):
+        extra = LogitsProcessorList([forced_eos_processor(lengths, eos)])
+        kwargs["logits_processor"] = extra + list(kwargs.get("logits_processor") or [])
+        return original(self, *args, **kwargs)
+
+    GenerationMixin.generate = generate
+
+
 def trainer_args(a: argparse.Namespace, workdir: Path, on_gpu: bool):
     from trl import GRPOConfig
 
     seqs = a.prompts * a.num_generations
+    forced = {} if a.lengths else {"min_new_tokens": a.completion_len}
     return GRPOConfig(
         output_dir=str(workdir / "trl-out"),
         per_device_train_batch_size=a.micro,
         gradient_accumulation_steps=seqs // a.micro,
         num_generations=a.num_generations,
         max_completion_length=a.completion_len,
-        generation_kwargs={"min_new_tokens": a.completion_len},
+        generation_kwargs=forced,
         temperature=1.0,
         beta=0.001,
         learning_rate=5e-7,
@@ -126,6 +170,8 @@ def run(a: argparse.Namespace) -> dict:
     del model
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    if a.lengths:
+        force_lengths(a.lengths, shape["eos_token_id"])
     data = Dataset.from_dict({"prompt": prompts(a.prompts * a.steps, a.prompt_len, shape, a.seed)})
     timer = step_timer(device)
     trainer = GRPOTrainer(
@@ -149,6 +195,8 @@ def run(a: argparse.Namespace) -> dict:
         "trl_peak_gib": torch.cuda.max_memory_allocated(device) / GIB
         if device.type == "cuda"
         else None,
+        "workload": a.workload,
+        "completion_lengths": a.lengths or None,
         "config": {
             "per_device_train_batch_size": a.micro,
             "gradient_accumulation_steps": a.prompts * a.num_generations // a.micro,
@@ -178,14 +226,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--micro", type=int, default=16, help="per_device_train_batch_size (completions)"
     )
+    p.add_argument(
+        "--workload", default="reference", help="reference, tutorial or collapse (r1zero bench's)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny workload (smoke test)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     if a.quick:
-        a.prompts, a.num_generations, a.prompt_len, a.completion_len, a.micro = 2, 4, 12, 8, 4
+        a.prompts, a.num_generations, a.prompt_len, a.micro = 2, 4, 12, 4
         a.steps = min(a.steps, 2)
+    w = make(a.workload, a.quick)
+    a.completion_len, a.lengths = w.completion_len, list(w.lengths)
     result = run(a)
     Path(a.out).write_text(json.dumps(result, indent=1, default=str))
     print(
