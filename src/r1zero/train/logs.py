@@ -8,9 +8,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
+from r1zero.config import ConfigError
 from r1zero.train.experience import Experience
 
 log = logging.getLogger("r1zero")
@@ -36,15 +38,13 @@ class RunLogger:
         self._truncate_after(resume_step)
         self.backends: list[Any] = []
         if "tensorboard" in report_to:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.backends.append(("tb", SummaryWriter(str(output_dir / "runs"))))
+            self.backends.append(("tb", _LazyTensorBoard(output_dir / "runs")))
         if "swanlab" in report_to:
-            swanlab = _optional("swanlab")
-            swanlab.init(
+            swanlab = init_swanlab(
+                output_dir,
                 project=project,
                 workspace=workspace,
-                experiment_name=experiment_name or run_name,
+                name=experiment_name or run_name,
                 config=config,
             )
             self.backends.append(("swanlab", swanlab))
@@ -128,6 +128,65 @@ def completion_records(
             }
         )
     return out
+
+
+class _LazyTensorBoard:
+    """A SummaryWriter made at the first scalar: a run that fails while starting leaves no
+    empty events file in its folder."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.writer: Any = None
+
+    def add_scalar(self, key: str, value: float, step: int) -> None:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.log_dir))
+        self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def init_swanlab(
+    output_dir: Path, *, project: str | None, workspace: str | None, name: str, config: dict
+) -> Any:
+    """SwanLab as the tutorial used it, but never a traceback: online when logged in (or
+    asked on a terminal, as swanlab does), else offline with one line saying so; logs in
+    ``RUN/swanlog``. ``SWANLAB_MODE`` in the environment is honoured as swanlab does."""
+    try:
+        import swanlab
+    except ImportError:
+        raise ConfigError(
+            "swanlab: true needs the swanlab package: pip install swanlab (or set swanlab: false)"
+        ) from None
+    log_dir = output_dir / "swanlog"
+    kw = {"project": project, "workspace": workspace, "name": name, "config": config}
+    mode = os.environ.get("SWANLAB_MODE") or "online"
+    try:
+        swanlab.init(mode=mode, log_dir=str(log_dir), **kw)
+    except Exception as e:  # not logged in with no terminal to ask on, no network, ...
+        if mode != "online":
+            raise ConfigError(f"swanlab (mode {mode}): {_first_line(e)}") from None
+        why = _first_line(e).removeprefix("Failed to initialize SwanLab in online mode: ")
+        log.warning(
+            "swanlab: not online (%s); logging offline to %s: swanlab login, then "
+            "swanlab sync on the run folder under it, puts it online",
+            why.rstrip("."),
+            log_dir,
+        )
+        try:
+            swanlab.init(mode="offline", log_dir=str(log_dir), reinit=True, **kw)
+        except Exception as e2:
+            raise ConfigError(f"swanlab: cannot log offline either: {_first_line(e2)}") from None
+    return swanlab
+
+
+def _first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def _optional(name: str) -> Any:
