@@ -23,7 +23,9 @@ left out of the token-budget layouts: they add nothing to the loss or its gradie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -94,37 +96,57 @@ def generation_layout(
 def token_budget_groups(lengths: list[int], max_tokens: int, *, packed: bool) -> list[list[int]]:
     """Indices grouped so that each group costs at most ``max_tokens``, longest first.
 
-    Cost of a group: rows x its longest length (padded rows), or the sum of lengths
-    (``packed``). Sorting by length first keeps rows of one group alike, so little padding
-    is left. A sequence longer than the budget gets a group of its own.
+    Padded rows cost rows x the group's longest length: sorted by length, each group takes
+    the next ones while they fit, so rows of one group are alike and little padding is left.
+    Packed rows cost the sum of lengths: first-fit decreasing (each sequence, longest first,
+    into the first group with room), which leaves few and full groups. A sequence longer
+    than the budget gets a group of its own.
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     groups: list[list[int]] = []
-    cost = 0
+    costs: list[int] = []
     for i in order:
-        if groups:
-            # descending order: a padded group's longest row is its first
-            add = lengths[i] if packed else lengths[groups[-1][0]]
-            if cost + add <= max_tokens:
-                groups[-1].append(i)
-                cost += add
-                continue
-        groups.append([i])
-        cost = lengths[i]
+        n = lengths[i]
+        if packed:
+            fit = next((k for k, c in enumerate(costs) if c + n <= max_tokens), None)
+            add = n
+        else:  # descending order: a group's longest row is its first
+            fit = len(groups) - 1 if groups else None
+            add = lengths[groups[-1][0]] if groups else n
+            if fit is not None and costs[fit] + add > max_tokens:
+                fit = None
+        if fit is None:
+            groups.append([i])
+            costs.append(n)
+        else:
+            groups[fit].append(i)
+            costs[fit] += add
     return groups
+
+
+Layout = Callable[[RolloutBatch, torch.Tensor, torch.Tensor, torch.Tensor], "Chunk"]
+
+
+def budget_layout(max_tokens: int, *, packed: bool) -> Layout:
+    """``(batch, mask, rows, prompt_lens) -> Chunk`` for the token-budget passes. Packed rows
+    are padded to the budget, so that every pass has one shape (flex_attention compiles its
+    kernel and its block mask once per shape)."""
+    if packed:
+        return partial(packed_chunk, pad_to=max_tokens)
+    return right_padded_chunk
 
 
 def budget_chunks(
     batch: RolloutBatch, mask: torch.Tensor, max_tokens: int, *, packed: bool
 ) -> list[Chunk]:
-    """Rows sorted by length, grouped under ``max_tokens``, laid out right-padded or packed."""
+    """Rows grouped by length under ``max_tokens``, laid out right-padded or packed."""
     prompt_lens = batch.prompt_mask.sum(-1)
     lengths = (prompt_lens + batch.completion_mask.sum(-1)).tolist()
     active = (mask.sum(-1) > 0).nonzero().flatten().tolist()
     if not active:  # nothing to learn from: still one (zero-gradient) pass, so backward runs
         active = [min(range(len(lengths)), key=lengths.__getitem__)]
     groups = token_budget_groups([lengths[i] for i in active], max_tokens, packed=packed)
-    layout = packed_chunk if packed else right_padded_chunk
+    layout = budget_layout(max_tokens, packed=packed)
     dev = batch.prompt_ids.device
     return [
         layout(batch, mask, torch.tensor([active[j] for j in g], device=dev), prompt_lens)
@@ -178,9 +200,14 @@ def right_padded_chunk(
 
 
 def packed_chunk(
-    batch: RolloutBatch, mask: torch.Tensor, rows: torch.Tensor, prompt_lens: torch.Tensor
+    batch: RolloutBatch,
+    mask: torch.Tensor,
+    rows: torch.Tensor,
+    prompt_lens: torch.Tensor,
+    pad_to: int | None = None,
 ) -> Chunk:
-    """The rows' sequences concatenated in one row, position ids restarting at each."""
+    """The rows' sequences concatenated in one row, position ids restarting at each; a
+    shorter row than ``pad_to`` ends in a filler sequence that no real token attends to."""
     lens = prompt_lens[rows] + batch.completion_mask[rows].sum(-1)  # (b,)
     offsets = lens.cumsum(0) - lens  # (b,) where each sequence starts
     T = int(lens.sum())
@@ -188,6 +215,9 @@ def packed_chunk(
     t = torch.arange(T, device=rows.device) - offsets[seq]  # position within its sequence
     cols = _source_columns(batch, rows[seq], prompt_lens, t[:, None])  # (T, 1)
     ids = torch.cat([batch.prompt_ids, batch.completion_ids], 1)[rows[seq], cols[:, 0]]
+    if pad_to is not None and T < pad_to:
+        t = torch.cat([t, torch.arange(pad_to - T, device=t.device)])  # restarts: own sequence
+        ids = torch.cat([ids, ids.new_zeros(pad_to - T)])
     comp, cm, c1 = _completions(batch, mask, rows)
     j = torch.arange(c1, device=rows.device)[None, :]
     start = (offsets + prompt_lens[rows])[:, None]
@@ -196,7 +226,7 @@ def packed_chunk(
         input_ids=ids[None],
         position_ids=t[None],
         attention_mask=None,
-        gather_index=(start - 1 + j).clamp(max=T - 1),
+        gather_index=(start - 1 + j).clamp(max=T - 1),  # masked beyond a row's length
         completion_ids=comp,
         completion_mask=cm,
     )
@@ -219,14 +249,20 @@ def plan_chunks(
         return fixed_chunks(batch, micro_size, mask)
     chunks = budget_chunks(batch, mask, max_tokens, packed=packed)
     want = len(chunks) if agree is None else agree(len(chunks))
-    return even_out(batch, mask, chunks, want, packed=packed)
+    return even_out(batch, mask, chunks, want, max_tokens=max_tokens, packed=packed)
 
 
 def even_out(
-    batch: RolloutBatch, mask: torch.Tensor, chunks: list[Chunk], want: int, *, packed: bool
+    batch: RolloutBatch,
+    mask: torch.Tensor,
+    chunks: list[Chunk],
+    want: int,
+    *,
+    max_tokens: int,
+    packed: bool,
 ) -> list[Chunk]:
     """``chunks`` split (largest row count first) or padded with empty passes to ``want``."""
-    layout = packed_chunk if packed else right_padded_chunk
+    layout = budget_layout(max_tokens, packed=packed)
     prompt_lens = batch.prompt_mask.sum(-1)
     while len(chunks) < want:
         i = max(range(len(chunks)), key=lambda k: len(chunks[k].rows))
