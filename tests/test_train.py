@@ -291,6 +291,7 @@ def test_checkpoints(tiny_model_dir, reward_file, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "run"
+    ckpt.claim(out)  # the run's own folder (a foreign one is refused: tests/test_run_folder.py)
     stale = out / ".tmp-checkpoint-9"  # what a crash during a save leaves behind
     stale.mkdir(parents=True)
     (stale / ckpt.RESUME_FILE).write_bytes(b"half written")

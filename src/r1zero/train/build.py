@@ -18,6 +18,7 @@ from r1zero.rollout import get_engine
 from r1zero.task.prompts import get_template
 from r1zero.task.rewards import load_reward_funcs
 from r1zero.train import checkpoint as ckpt
+from r1zero.train import resume
 from r1zero.train.distributed import Dist, make_dist
 from r1zero.train.experience import Policy
 from r1zero.train.model import load_model, load_reference, load_tokenizer, pick_device, pick_dtype
@@ -43,6 +44,7 @@ class Run:
     dist: Dist
     start_step: int = 0
     resume_state: dict | None = None
+    run_id: str = ""  # from output_dir's r1zero-run.json: what this run wrote carries it
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -59,11 +61,13 @@ def setup(cfg: Config, display_print=print) -> Run:
     apply_presets(cfg, log=display_print)
     g, r, m = cfg.grpo, cfg.run, cfg.model
     out = Path(r.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    new = False
     if dist.is_main:
+        _, new = ckpt.claim(out)  # refuses a folder that is not this run's
         ckpt.clean_temporaries(out)
     dist.barrier()
-    resume_dir = _resume_dir(cfg, out)
+    run_id = ckpt.run_id(out) or ""
+    resume_dir = resume.choose(cfg, out, new=bool(dist.gather(new)[0]), say=display_print)
     seed_everything(g.seed, r.deterministic)  # same on every rank: identical LoRA init
     device = dist.device() or pick_device()
     if g.tf32 and device.type == "cuda":
@@ -108,31 +112,17 @@ def setup(cfg: Config, display_print=print) -> Run:
     run = Run(
         cfg, policy, opt, stream, test_rows, funcs, out, total, per_micro * g.num_generations, dist
     )
+    run.run_id = run_id
     torch.manual_seed(g.seed + 1_000_003 * dist.rank)  # each rank samples its own completions
     if resume_dir is not None:
-        _restore(run, resume_dir)
+        _restore(run, resume_dir, display_print if dist.is_main else _silent)
     if dist.is_main:
-        (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+        ckpt.write_new(out / "config.yaml", to_yaml(cfg))
     return run
 
 
-def _resume_dir(cfg: Config, out: Path) -> Path | None:
-    want = cfg.run.resume_from_checkpoint
-    if want in (None, "", "false", "False"):
-        return None
-    if want in ("true", "True"):
-        found = ckpt.latest_resumable(out)
-        if found is None:
-            log.warning(
-                "resume_from_checkpoint: no resumable checkpoint in %s; starting fresh", out
-            )
-        return found
-    p = Path(want)
-    if not (p / ckpt.RESUME_FILE).is_file():
-        raise ckpt.CheckpointError(
-            f"resume_from_checkpoint: {p} is not a resumable checkpoint (no {ckpt.RESUME_FILE})"
-        )
-    return p
+def _silent(*_: object) -> None:
+    pass
 
 
 def _load_policy(
@@ -168,10 +158,20 @@ def _optimizer(model: torch.nn.Module, cfg: Config, total_steps: int, dist: Dist
     return Optim(optimizer, scheduler, params, scorer, dist)
 
 
-def _restore(run: Run, resume_dir: Path) -> None:
-    state = torch.load(resume_dir / ckpt.RESUME_FILE, weights_only=False)
+def _restore(run: Run, resume_dir: Path, say) -> None:
+    """Optimizer, schedule, data position and RNG from ``resume_dir``; says so in one line,
+    and once per watched key that differs from the run's config.yaml."""
+    state = resume.load_state(resume_dir)
+    g = run.cfg.grpo
+    say(
+        f"resuming from {resume_dir.name} (step {state['step']} of {run.total_steps}) in "
+        f"{run.output_dir}; {resume.FRESH}"
+    )
+    for line in resume.config_changes(run.cfg, run.output_dir):
+        say(line)
     run.opt.optimizer.load_state_dict(state["optimizer"])
     run.opt.scheduler.load_state_dict(state["scheduler"])
+    resume.apply_learning_rate(run.opt.scheduler, run.opt.optimizer, g.learning_rate)
     run.stream.load_state_dict(state["stream"])
     rng = state["rng"] if run.dist.rank == 0 else state.get("rng_ranks", {}).get(run.dist.rank)
     if rng is not None:

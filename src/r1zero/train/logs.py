@@ -8,14 +8,17 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 import os
 from pathlib import Path
 from typing import Any
 
 from r1zero.config import ConfigError
+from r1zero.train.checkpoint import write_new
 from r1zero.train.experience import Experience
 
 log = logging.getLogger("r1zero")
+_COMPLETIONS_RE = re.compile(r"^step-(\d{6})\.jsonl\.(gz|tmp)$")
 TIMING_KEYS = ("time/", "tokens_per_s", "step_time")
 
 
@@ -65,11 +68,11 @@ class RunLogger:
                 if ln.strip() and _step_of(ln) is not None and _step_of(ln) <= step
             ]
             self._kept_evals = {_step_of(ln) for ln in keep if '"eval/' in ln}
-            tmp = self.metrics_path.with_suffix(".tmp")
-            tmp.write_text("".join(ln + "\n" for ln in keep))
-            tmp.replace(self.metrics_path)
+            tmp = self.metrics_path.with_suffix(".tmp")  # a planted link there is replaced
+            write_new(tmp, "".join(ln + "\n" for ln in keep)).replace(self.metrics_path)
         for f in (self.dir / "completions").glob("step-*.jsonl.*"):
-            if f.suffix == ".tmp" or int(f.name[5:11]) > step:
+            m = _COMPLETIONS_RE.match(f.name)  # only the names this logger writes
+            if m and (m.group(2) == "tmp" or int(m.group(1)) > step):
                 f.unlink()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:

@@ -11,12 +11,14 @@ whole optimizer step, generated in one batch.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from r1zero.config import UNUSED, Config, prompts_per_micro_step
 from r1zero.evaluate import evaluate
 from r1zero.task import data as task_data
 from r1zero.train import checkpoint as ckpt
+from r1zero.train import resume
 from r1zero.train.build import Run, setup
 from r1zero.train.display import Display
 from r1zero.train.distributed import rank_prompts
@@ -42,7 +44,9 @@ def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
             "stream": run.stream.state_dict(),
             "rng": rngs[0],
             "rng_ranks": dict(enumerate(rngs)),
-            "experience": exp if run.cfg.grpo.num_iterations > 1 and run.dist.world == 1 else None,
+            "experience": resume.pack_experience(exp)
+            if run.cfg.grpo.num_iterations > 1 and run.dist.world == 1
+            else None,
         }
     path = ckpt.save_checkpoint(
         run.output_dir,
@@ -69,8 +73,9 @@ def run_eval(run: Run, step: int, print_fn) -> dict[str, Any] | None:
     if d.eval_num_samples <= 0 or not run.test_rows or not run.dist.is_main:
         return None
     path = run.output_dir / "eval" / f"step-{step:06d}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    cached = _cached_eval(run, path)
+    if cached is not None:
+        return cached
     rows = run.test_rows[: d.eval_num_samples]
     heldout = run.output_dir / "eval" / "heldout.jsonl"
     if not heldout.exists():  # the very problems, for `r1zero eval CHECKPOINT --data` later
@@ -79,15 +84,25 @@ def run_eval(run: Run, step: int, print_fn) -> dict[str, Any] | None:
     result, _ = evaluate(run.policy, rows, run.cfg.grpo, k=d.eval_pass_k)
     run.policy.model.train()
     result["step"] = step
+    result["run_id"] = run.run_id  # a cached result counts only if this run wrote it
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
+    ckpt.write_new(path.with_suffix(".tmp"), json.dumps(result, indent=1)).replace(path)
     print_fn(
         f"eval step {step}: accuracy {result['accuracy']:.3f}, format {result['format_rate']:.3f}, "
         f"mean length {result['mean_length']:.1f} on {result['n']} held-out problems"
     )
     return result
+
+
+def _cached_eval(run: Run, path) -> dict[str, Any] | None:
+    """The evaluation this run already made at that step (a resumed run repeats none); a
+    file it did not write (no or another run_id) is recomputed, never reported."""
+    try:
+        cached = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(cached, dict) and run.run_id and cached.get("run_id") == run.run_id
+    return cached if ok else None
 
 
 def banner(run: Run, print_fn) -> None:
@@ -130,9 +145,43 @@ def _one_step(
 
 
 def train(cfg: Config) -> dict[str, Any]:
-    """The whole run; returns the held-out evaluation before and after."""
+    """The whole run; returns the held-out evaluation before and after. A finished run is
+    left as it is; Ctrl-C says in one line what is saved and how to resume."""
+    at: dict[str, Any] = {}
+    try:
+        return _train(cfg, at)
+    except resume.RunFinished as e:
+        if os.environ.get("RANK", "0") == "0":
+            print(e, flush=True)
+        return {"before": None, "after": None, "output_dir": cfg.run.output_dir, "finished": True}
+    except KeyboardInterrupt:
+        if "run" not in at or at["run"].dist.is_main:
+            print(interrupted(at.get("run"), at.get("step", 0)), flush=True)
+        raise
+
+
+def interrupted(run: Run | None, step: int) -> str:
+    """What Ctrl-C leaves: the checkpoint the same command resumes from, or nothing."""
+    if run is None:
+        return "interrupted while starting: no step ran"
+    last = ckpt.latest_resumable(run.output_dir)
+    where = f"interrupted in step {step} of {run.total_steps}"
+    if last is not None:
+        return (
+            f"{where}: {last.name} in {run.output_dir} is saved with its optimizer state; "
+            "run the same command again to resume from it"
+        )
+    every = run.cfg.run.save_steps if run.cfg.run.save_strategy == "steps" else "no"
+    return (
+        f"{where}, before any resumable checkpoint (save_steps {every}): nothing to resume; "
+        "the same command starts this run again at step 0"
+    )
+
+
+def _train(cfg: Config, at: dict[str, Any]) -> dict[str, Any]:
     quiet = Display(1, 0, live=False, logging_steps=1)
-    run = setup(cfg, quiet.print)
+    run = at["run"] = setup(cfg, quiet.print)
+    at["step"] = run.start_step + 1
     main = run.dist.is_main
     g, r = cfg.grpo, cfg.run
     display = Display(
@@ -158,6 +207,7 @@ def train(cfg: Config) -> dict[str, Any]:
     prompts = rank_prompts(run.stream, run.dist)
     with display if main else _Null():
         for step in range(run.start_step + 1, run.total_steps + 1):
+            at["step"] = step
             metrics, exp, fresh = _one_step(run, step, exp, prompts)
             records = (
                 completion_records(step, exp, g.num_generations)
