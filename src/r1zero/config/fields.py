@@ -43,7 +43,8 @@ class ModelConfig:
         "Attention kernel passed to from_pretrained (sdpa, eager, flash_attention_2). flash_attention_2 falls back to sdpa with a warning where it is not installed.",
     )
     trust_remote_code: bool = _f(
-        False, "Allow model code from the hub (only for models you trust)."
+        False,
+        "Run the Python files a model folder ships (modeling_*.py named in its config.json), from the hub or a local folder alike: this executes that code, so only for models you trust. false: transformers refuses such a model with an error.",
     )
     use_peft: bool = _f(
         False,
@@ -204,7 +205,7 @@ class GRPOConfig:
     )
     reward_funcs: list[str] = _f(
         ["format", "equation"],
-        "Rewards summed into the return: format, equation, thought_len, or your own as module:function or path/to/file.py:function with TRL's signature. The tutorial used format, equation, thought_len.",
+        "Rewards summed into the return: format, equation, thought_len, or your own as module:function or path/to/file.py:function with TRL's signature. The tutorial used format, equation, thought_len. Your own entries are code: file.py:fn imports and runs that file, so a config.yaml from someone else can run code; read its reward_funcs first.",
     )
     reward_weights: list[float] | None = _f(None, "One weight per reward function; empty: all 1.")
     rollout_engine: str = _f(
@@ -243,7 +244,7 @@ class RunConfig:
 
     output_dir: str = _f(
         "runs/r1zero",
-        "Run folder: config, metrics.jsonl, completions, TensorBoard events, checkpoints, final model.",
+        "Run folder: config, metrics.jsonl, completions, TensorBoard events, checkpoints, final model. r1zero marks a folder it starts with r1zero-run.json and writes only into a new or empty folder or one it marked; running the same command again resumes that run (or says it is finished). To start fresh on purpose, pass a new output_dir: r1zero never wipes a run.",
     )
     run_name: str | None = _f(None, "Name shown in loggers; default: the output folder's name.")
     report_to: list[str] = _f(
@@ -264,7 +265,7 @@ class RunConfig:
     )
     resume_from_checkpoint: str | None = _f(
         None,
-        "true: continue from the newest checkpoint in output_dir; or a checkpoint path. Same data order and RNG streams as an uninterrupted run.",
+        "Empty or true: continue from the newest checkpoint in output_dir when it holds this run (what re-running the same command does); a checkpoint path: continue from it (into a new output_dir, or this run's own); false: never resume, and refuse a folder that already holds a checkpoint. Same data order and RNG streams as an uninterrupted run; changed learning-rate or batch keys warn once each.",
     )
     log_completions: bool = _f(
         True,
