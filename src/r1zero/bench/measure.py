@@ -145,15 +145,10 @@ def fixed_batch(w: Workload, vocab: int, device: torch.device, seed: int) -> Rol
 
 def optimizer(model: torch.nn.Module, cfg: GRPOConfig) -> Optim:
     """AdamW, schedule (and the training module) exactly as ``r1zero train`` builds them."""
-    try:  # single process: the trainer's own builder with a one-rank Dist
-        from r1zero.train.build import _optimizer
-        from r1zero.train.distributed import Dist
+    from r1zero.train.distributed import Dist
+    from r1zero.train.optim import build_optim
 
-        return _optimizer(model, Config(grpo=cfg), 1000, Dist())
-    except ImportError:  # the trainer before the distributed refactor
-        from r1zero.train.loop import _optimizer
-
-        return _optimizer(model, Config(grpo=cfg), 1000)
+    return build_optim(model, Config(grpo=cfg), 1000, Dist())
 
 
 # ----------------------------------------------------------------------------- measurements

@@ -139,7 +139,12 @@ class GRPOConfig:
         None, "Passed to gradient_checkpointing_enable (e.g. use_reentrant: false)."
     )
     bf16: bool | None = _f(
-        None, "bfloat16 weights and compute; empty: on where the GPU supports it."
+        None,
+        "bfloat16 weights and compute; empty: on where the GPU supports it. The optimizer then updates fp32 master weights (see master_weights).",
+    )
+    master_weights: bool | None = _f(
+        None,
+        "Keep fp32 master weights for AdamW when the trained weights are bf16/fp16 (4 more bytes per parameter), as DeepSpeed's bf16 mode does; without them updates below the bf16 spacing (lr 5e-7 on a weight near 0.02: 1.2e-4) are rounded away. Empty: on whenever trainable weights are bf16/fp16.",
     )
     torch_compile: bool = _f(
         False,
@@ -197,6 +202,10 @@ class GRPOConfig:
         "Largest number of new tokens; completions without EOS by then are truncated (logged as completions/clipped_ratio).",
     )
     temperature: float = _f(1.0, "Sampling temperature for rollouts.")
+    logprob_temperature: float | None = _f(
+        None,
+        "Temperature at which the loss scores completions (logits / T); empty: the sampling temperature, as TRL >= 0.16 does. TRL 0.14 sampled at temperature but scored the unscaled logits (1.0).",
+    )
     top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
     top_k: int | None = _f(None, "Top-k sampling for rollouts; empty or 0 disables.")
     repetition_penalty: float = _f(
@@ -232,10 +241,21 @@ class GRPOConfig:
         32768,
         "veRL's key: tokens per forward pass of the frozen log-probs (old policy, reference) under use_dynamic_bsz or padding_free; no activations are kept for a backward, so twice the update's budget.",
     )
+    defaults: str = _f(
+        "r1zero",
+        "Which defaults fill the keys a config leaves out: r1zero (these), trl-0.14 (TRL 0.14.0's GRPOConfig, which the tutorial ran) or datawhale-r1 (trl-0.14 plus the tutorial script's three rewards and Chinese prompt). See r1zero/config/defaults.py.",
+    )
     seed: int = _f(
         42,
         "Seeds data order, sampling, dropout and initialisation; a resumed run continues the same streams.",
     )
+
+    @property
+    def scoring_temperature(self) -> float:
+        """The temperature of the log-probabilities the loss and KL use."""
+        if self.logprob_temperature is not None:
+            return self.logprob_temperature
+        return self.temperature
 
 
 @dataclass
@@ -328,6 +348,10 @@ class Config:
     explicit: set[str] = field(default_factory=set)
     """Keys the user set (file or command line), so presets fill only the rest."""
     unused: dict[str, Any] = field(default_factory=dict)
+    from_defaults: dict[str, Any] = field(default_factory=dict)
+    """Keys filled by the named ``defaults`` set (shown in the start-up banner)."""
+    tiny: bool = False
+    """The embedded tiny model is in use (no model_name_or_path was given)."""
 
     def flat(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

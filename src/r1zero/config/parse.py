@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from r1zero.config.defaults import DEFAULTS
 from r1zero.config.fields import ALIASES, SECTIONS, UNUSED, Config, ConfigError, all_fields
 
 
@@ -43,6 +44,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
     if origin is list:
         items = value if isinstance(value, list) else [value]
+        if args[0] is str:  # --reward_funcs format,equation,thought_len
+            items = [x.strip() if isinstance(x, str) else x for v in items for x in _split(v)]
         return [_coerce(key, v, args[0]) for v in items]
     if tp is bool:
         if isinstance(value, bool):
@@ -72,8 +75,13 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     return value
 
 
+def _split(v: Any) -> list[Any]:
+    return [x for x in v.split(",") if x.strip()] if isinstance(v, str) else [v]
+
+
 def _parse_cli(args: list[str]) -> dict[str, Any]:
-    """``--key value`` / ``--key=value`` / bare ``--flag`` (true) -> dict; values YAML-parsed."""
+    """``--key value`` / ``--key=value`` / bare ``--flag`` (true) -> dict; values YAML-parsed.
+    Several values after one key (``--reward_funcs format equation``) make a list."""
     out: dict[str, Any] = {}
     i = 0
     while i < len(args):
@@ -82,12 +90,16 @@ def _parse_cli(args: list[str]) -> dict[str, Any]:
             raise ConfigError(f"unexpected argument {tok!r}: options look like --key value")
         key, eq, val = tok[2:].partition("=")
         key = key.replace("-", "_")
-        if not eq:
-            if i + 1 < len(args) and not args[i + 1].startswith("--"):
-                val, i = args[i + 1], i + 1
-            else:
-                val = "true"
-        out[key] = yaml.safe_load(val) if val != "" else None
+        if eq:
+            out[key] = yaml.safe_load(val) if val != "" else None
+            i += 1
+            continue
+        values = []
+        while i + 1 < len(args) and not args[i + 1].startswith("--"):
+            values.append(args[i + 1])
+            i += 1
+        parsed = [yaml.safe_load(v) if v != "" else None for v in values] or [True]
+        out[key] = parsed[0] if len(parsed) == 1 else parsed
         i += 1
     return out
 
@@ -136,8 +148,31 @@ def from_dict(raw: dict[str, Any]) -> Config:
             value = "no"
         setattr(getattr(cfg, sec), key, _coerce(key, value, tp))
         cfg.explicit.add(key)
+    _apply_defaults(cfg)
     _normalise(cfg)
     return cfg
+
+
+def _apply_defaults(cfg: Config) -> None:
+    """Fill the keys the user left out from the named ``defaults`` set."""
+    name = cfg.grpo.defaults
+    if name not in DEFAULTS:
+        raise ConfigError(
+            f"defaults: unknown {name!r}{_hint(name, list(DEFAULTS))}; choose one of {', '.join(DEFAULTS)}"
+        )
+    fields = all_fields()
+    for key, value in DEFAULTS[name].items():
+        if key in cfg.explicit:
+            continue
+        sec, f = fields[key]
+        tp = typing.get_type_hints(SECTIONS[sec])[key]
+        setattr(getattr(cfg, sec), key, _coerce(key, value, tp))
+        cfg.from_defaults[key] = value
+
+
+def _hint(value: str, valid: list[str]) -> str:
+    match = difflib.get_close_matches(value, valid, n=1)
+    return f" (did you mean {match[0]}?)" if match else ""
 
 
 def _normalise(cfg: Config) -> None:

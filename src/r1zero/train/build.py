@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import get_scheduler
 
 from r1zero.compile import compile_blocks
 from r1zero.config import Config, prompts_per_micro_step, to_yaml
@@ -22,10 +21,10 @@ from r1zero.train import resume
 from r1zero.train.distributed import Dist, make_dist
 from r1zero.train.experience import Policy
 from r1zero.train.model import load_model, load_reference, load_tokenizer, pick_device, pick_dtype
+from r1zero.train.optim import build_optim
 from r1zero.train.setup import apply_presets, eos_ids, load_splits
 from r1zero.train.step import Optim
 from r1zero.train.stream import PromptStream
-from r1zero.train.update import LogprobModel
 
 log = logging.getLogger("r1zero")
 
@@ -76,7 +75,7 @@ def setup(cfg: Config, display_print=print) -> Run:
     name = m.model_name_or_path
     assert name is not None
     tokenizer = load_tokenizer(name, m)
-    model = _load_policy(name, cfg, dtype, device, resume_dir)
+    model = _load_policy(name, cfg, dist.param_dtype(dtype), device, resume_dir)  # FSDP2: fp32
     ref = load_reference(name, m, dtype, device) if g.beta > 0 else None
     if g.gradient_checkpointing:
         kwargs = g.gradient_checkpointing_kwargs or {"use_reentrant": False}
@@ -89,7 +88,7 @@ def setup(cfg: Config, display_print=print) -> Run:
     engine = (
         g.rollout_engine
         if g.rollout_engine != "auto"
-        else ("fast" if device.type == "cuda" else "hf")
+        else ("fast" if device.type == "cuda" and not dist.sharded else "hf")
     )
     d = cfg.data
     template = get_template(
@@ -106,7 +105,8 @@ def setup(cfg: Config, display_print=print) -> Run:
         total = max(
             1, math.ceil(g.num_train_epochs * len(train_rows) / per_step) * g.num_iterations
         )
-    opt = _optimizer(model, cfg, total, dist)
+    dist.shard_run(policy, dtype)  # FSDP2: shard before the optimizer sees the parameters
+    opt = build_optim(model, cfg, total, dist)
     stream = PromptStream(train_rows, per_step, g.seed)
     funcs = load_reward_funcs(g.reward_funcs)
     run = Run(
@@ -140,24 +140,6 @@ def _load_policy(
     return load_model(str(resume_dir), plain, dtype, device)
 
 
-def _optimizer(model: torch.nn.Module, cfg: Config, total_steps: int, dist: Dist) -> Optim:
-    g = cfg.grpo
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=g.learning_rate,
-        betas=(g.adam_beta1, g.adam_beta2),
-        eps=g.adam_epsilon,
-        weight_decay=g.weight_decay,
-    )
-    warmup = g.warmup_steps or math.ceil(g.warmup_ratio * total_steps)
-    scheduler = get_scheduler(
-        g.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
-    )
-    scorer = dist.wrap(LogprobModel(model, g.temperature, g.logprob_chunk_size))
-    return Optim(optimizer, scheduler, params, scorer, dist)
-
-
 def _restore(run: Run, resume_dir: Path, say) -> None:
     """Optimizer, schedule, data position and RNG from ``resume_dir``; says so in one line,
     and once per watched key that differs from the run's config.yaml."""
@@ -169,7 +151,12 @@ def _restore(run: Run, resume_dir: Path, say) -> None:
     )
     for line in resume.config_changes(run.cfg, run.output_dir):
         say(line)
-    run.opt.optimizer.load_state_dict(state["optimizer"])
+    if state.get("optimizer_sharded"):  # FSDP2: each rank reads its AdamW shard
+        from r1zero.train import sharded
+
+        sharded.load_optimizer(run.opt.scorer, run.opt.optimizer, resume_dir / sharded.OPTIMIZER_DIR)
+    else:
+        run.opt.optimizer.load_state_dict(state["optimizer"])
     run.opt.scheduler.load_state_dict(state["scheduler"])
     resume.apply_learning_rate(run.opt.scheduler, run.opt.optimizer, g.learning_rate)
     run.stream.load_state_dict(state["stream"])

@@ -8,8 +8,9 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import re
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ class RunLogger:
     def log(self, step: int, metrics: dict[str, float]) -> None:
         if step in self._kept_evals and all(k.startswith("eval/") for k in metrics):
             return  # logged before the interruption; the cached eval file gives the same row
-        row = {"step": step, **{k: _round(v) for k, v in metrics.items()}}
+        row = {"step": step, **{k: significant(v) for k, v in metrics.items()}}
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
         for kind, b in self.backends:
@@ -125,7 +126,7 @@ def completion_records(
                 "completion": completion,
                 "rewards": {k: float(v[i]) for k, v in exp.rewards_per_func.items()},
                 "reward": float(exp.rewards[i]),
-                "advantage": round(float(exp.advantages[i]), 6),
+                "advantage": significant(float(exp.advantages[i])),
                 "length": int(lengths[i]),
                 "truncated": bool(truncated[i]),
             }
@@ -208,8 +209,14 @@ def _step_of(line: str) -> int | None:
         return None
 
 
-def _round(v: float) -> float:
-    return round(float(v), 6) if isinstance(v, float) else v
+def significant(v: Any, digits: int = 6) -> Any:
+    """A float kept to ``digits`` significant digits (not decimals: lr 5e-7 and KL at beta 0.001
+    must not log as 0.0); NaN and infinities become None (JSON has no NaN)."""
+    if not isinstance(v, float):
+        return v
+    if not math.isfinite(v):
+        return None
+    return float(f"{v:.{digits}g}")
 
 
 def deterministic_view(row: dict[str, Any]) -> dict[str, Any]:

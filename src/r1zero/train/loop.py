@@ -15,15 +15,18 @@ import os
 from typing import Any
 
 from r1zero.config import UNUSED, Config, prompts_per_micro_step
+from r1zero.config.defaults import DESCRIPTIONS
 from r1zero.evaluate import evaluate
 from r1zero.task import data as task_data
 from r1zero.train import checkpoint as ckpt
 from r1zero.train import resume
 from r1zero.train.build import Run, setup
 from r1zero.train.display import Display
-from r1zero.train.distributed import rank_prompts
+from r1zero.train import sharded
+from r1zero.train.distributed import assert_in_sync, rank_prompts
 from r1zero.train.experience import Experience
 from r1zero.train.logs import RunLogger, completion_records
+from r1zero.train.optim import precision_summary
 from r1zero.train.step import grpo_step, optimizer_step, step_metrics
 
 
@@ -31,6 +34,13 @@ def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
     """Rank 0 writes weights and state; every rank's RNG goes into the newest checkpoint."""
     r = run.cfg.run
     rngs = run.dist.gather(ckpt.rng_state()) if not r.save_only_model else []
+    assert_in_sync(run.opt.scorer, run.dist)  # DDP: never save one rank's drifted copy
+    parts = None
+    if run.dist.sharded:  # FSDP2, collective: full weights to rank 0, AdamW shards to disk
+        opt = None if r.save_only_model else run.opt.optimizer
+        parts = sharded.checkpoint_parts(
+            run.policy.model, run.opt.scorer, opt, run.output_dir, step, run.dist
+        )
     if not run.dist.is_main:
         run.dist.barrier()
         return
@@ -39,7 +49,8 @@ def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
     if not r.save_only_model:
         resume = {
             "step": step,
-            "optimizer": run.opt.optimizer.state_dict(),
+            "optimizer": {} if parts else run.opt.optimizer.state_dict(),
+            "optimizer_sharded": parts is not None,
             "scheduler": run.opt.scheduler.state_dict(),
             "stream": run.stream.state_dict(),
             "rng": rngs[0],
@@ -56,6 +67,8 @@ def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
         resume_state=resume,
         trainer_state={"global_step": step, "max_steps": run.total_steps},
         total_limit=r.save_total_limit,
+        state_dict=parts.state_dict if parts else None,
+        extra=parts.move_into if parts else None,
     )
     if first:
         size = ckpt.dir_size(path)
@@ -68,10 +81,17 @@ def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
 
 
 def run_eval(run: Run, step: int, print_fn) -> dict[str, Any] | None:
-    """Greedy held-out evaluation on rank 0, cached in eval/step-NNNNNN.json."""
+    """Greedy held-out evaluation on rank 0, cached in eval/step-NNNNNN.json. Every rank
+    calls it: under FSDP2 all gather the full weights, then rank 0 generates alone."""
     d = run.cfg.data
-    if d.eval_num_samples <= 0 or not run.test_rows or not run.dist.is_main:
+    if d.eval_num_samples <= 0 or not run.test_rows:
         return None
+    with run.dist.full_weights(run.opt.scorer):
+        return _eval_rank0(run, step, print_fn) if run.dist.is_main else None
+
+
+def _eval_rank0(run: Run, step: int, print_fn) -> dict[str, Any] | None:
+    d = run.cfg.data
     path = run.output_dir / "eval" / f"step-{step:06d}.json"
     cached = _cached_eval(run, path)
     if cached is not None:
@@ -116,8 +136,23 @@ def banner(run: Run, print_fn) -> None:
         f"terms per_device_train_batch_size={prompts_per_micro_step(g)} prompts. The tutorial's 2 processes x "
         f"1 prompt x 8 accumulation steps = 16 prompts per step."
     )
+    print_fn(precision_summary(run.policy.model, run.opt.optimizer))
+    print_fn(semantics_summary(run.cfg))
     for key, value in run.cfg.unused.items():
         print_fn(f"[yellow]warning[/]: {key}={value!r} is accepted but not used: {UNUSED[key]}")
+
+
+def semantics_summary(cfg: Config) -> str:
+    """Which defaults filled the keys the config left out, and the ones that matter most."""
+    g = cfg.grpo
+    name = g.defaults
+    text = (
+        f"defaults: {name} ({DESCRIPTIONS[name]}): loss_type {g.loss_type}, temperature "
+        f"{g.temperature} (scored at {g.scoring_temperature}), reward_funcs {','.join(g.reward_funcs)}"
+    )
+    if name == "r1zero" and any(k in cfg.unused for k in ("use_vllm", "vllm_device")):
+        text += "; this looks like a TRL 0.14 file: add defaults: trl-0.14 (or datawhale-r1) to run it as TRL 0.14 did"
+    return text
 
 
 def _gathered_metrics(run: Run, metrics: dict[str, float]) -> dict[str, float]:
@@ -209,6 +244,8 @@ def _train(cfg: Config, at: dict[str, Any]) -> dict[str, Any]:
         for step in range(run.start_step + 1, run.total_steps + 1):
             at["step"] = step
             metrics, exp, fresh = _one_step(run, step, exp, prompts)
+            if step == run.start_step + 1:
+                assert_in_sync(run.opt.scorer, run.dist)  # DDP: the ranks' replicas agree
             records = (
                 completion_records(step, exp, g.num_generations)
                 if r.log_completions and fresh
@@ -224,9 +261,10 @@ def _train(cfg: Config, at: dict[str, Any]) -> dict[str, Any]:
                 cfg.data.eval_steps
                 and step % cfg.data.eval_steps == 0
                 and step != run.total_steps
-                and logger
             ):
-                _log_eval(logger, step, run_eval(run, step, display.print))
+                result = run_eval(run, step, display.print)  # every rank: FSDP2 gathers
+                if logger:
+                    _log_eval(logger, step, result)
             if r.save_strategy == "steps" and r.save_steps > 0 and step % r.save_steps == 0:
                 _save(run, step, exp, display.print)
     return _finish(run, logger, display, before)
@@ -235,10 +273,11 @@ def _train(cfg: Config, at: dict[str, Any]) -> dict[str, Any]:
 def _finish(
     run: Run, logger: RunLogger | None, display: Display, before: dict | None
 ) -> dict[str, Any]:
-    after = None
+    full = sharded.full_state_dict(run.policy.model) if run.dist.sharded else None  # collective
     if logger is not None:
-        ckpt.save_final(run.output_dir, run.policy.model, run.policy.tokenizer)
-        after = run_eval(run, run.total_steps, display.print)
+        ckpt.save_final(run.output_dir, run.policy.model, run.policy.tokenizer, full)
+    after = run_eval(run, run.total_steps, display.print)  # every rank: FSDP2 gathers
+    if logger is not None:
         _log_eval(logger, run.total_steps, after)
         logger.close()
         (run.output_dir / "done").write_text("ok\n")

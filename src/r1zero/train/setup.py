@@ -9,6 +9,7 @@ import torch
 
 from r1zero.config import Config, from_dict
 from r1zero.task import data as task_data
+from r1zero.train.display import phase
 
 # The embedded default: what `r1zero train` with no arguments runs on a 2-core CPU.
 TINY_PRESET: dict[str, Any] = {
@@ -47,23 +48,26 @@ def apply_presets(cfg: Config, log=print) -> None:
             if k in preset.explicit:
                 setattr(getattr(cfg, sec), k, v)
     cfg.model.model_name_or_path = str(path)
-    cfg.tiny = True  # type: ignore[attr-defined]
+    cfg.tiny = True
 
 
 def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
     """The tutorial's selection: seeded shuffle, take num_samples, 90/10 train/test."""
     d = cfg.data
     if d.dataset_id_or_path in (None, "", "generate"):
-        if getattr(cfg, "tiny", False):  # problems the tiny model never saw are the test set
+        if cfg.tiny:  # problems the tiny model never saw are the test set
             from r1zero.tiny import tiny_splits
 
             n_test = math.ceil(d.test_size * d.num_samples)
             return tiny_splits(d.num_samples - n_test, n_test, cfg.grpo.seed + 1)
-        rows = task_data.generate_rows(d.num_samples, cfg.grpo.seed + 1)
+        what = f"generating {d.num_samples:,} Countdown problems (no dataset_id_or_path given)"
+        with phase(what, total=d.num_samples) as advance:
+            rows = task_data.generate_rows(d.num_samples, cfg.grpo.seed + 1, progress=advance)
     else:
-        loaded = task_data.load_rows(
-            d.dataset_id_or_path, split=d.dataset_splits, skip_malformed=d.skip_malformed
-        )
+        with phase(f"loading the dataset {d.dataset_id_or_path}"):
+            loaded = task_data.load_rows(
+                d.dataset_id_or_path, split=d.dataset_splits, skip_malformed=d.skip_malformed
+            )
         rows = loaded.rows
     return task_data.select(rows, seed=cfg.grpo.seed, n=d.num_samples, test_size=d.test_size)
 

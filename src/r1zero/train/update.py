@@ -108,7 +108,7 @@ def frozen_logprobs(
     )
     for ch in chunks:
         lp, _ = chunk_logprobs(
-            model, ch, temperature=cfg.temperature, chunk_size=cfg.logprob_chunk_size
+            model, ch, temperature=cfg.scoring_temperature, chunk_size=cfg.logprob_chunk_size
         )
         C = lp.shape[1]
         keep = ch.completion_mask.bool()  # a zero-mask pass (evening out ranks) writes nothing
