@@ -27,7 +27,7 @@ import torch
 import transformers
 from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-from r1zero.rollout import get_engine
+from r1zero.rollout import get_engine, kv
 from r1zero.rollout.base import SamplingParams
 from r1zero.rollout.fast import ATTENTION_NAME, FastEngine, attention_implementation, round_up
 
@@ -168,12 +168,15 @@ def profile_decode(engine: FastEngine, model, prompts, window: int) -> str:
     engine.cuda_graph = False
     try:
         engine.generate(model, ids, mask, params)  # leaves the cache filled to slot P + 200ish
-        decode = engine._decoders_for(model, engine._cache, engine._state, params)[window]
+        store, state = engine._store, engine._state
+        graphs = engine._graphs_for(model, store, params)
+        decode = engine._decoder(graphs, model, store, state, params, ids.shape[0], window)
         sync()
         kind = "cuda" if torch.cuda.is_available() else "cpu"
         activity = getattr(torch.profiler.ProfilerActivity, kind.upper())
         with (
             attention_implementation(model.config, ATTENTION_NAME),
+            kv.using_store(store),
             torch.profiler.profile(activities=[activity]) as prof,
         ):
             decode()

@@ -152,7 +152,7 @@ def test_forced_lengths_same_for_engines_with_and_without_row_limits(tiny_model)
     b = hf.generate(tiny_model, ids, mask, params)
     assert a.completion_lengths.tolist() == list(lengths) == b.completion_lengths.tolist()
     assert torch.equal(a.completion_ids, b.completion_ids)
-    assert fast.engine.last_batch_sizes[-1] == 1  # the 12-token row decodes alone at the end
+    assert fast.engine.last_batch_sizes[-1] == 2  # the 12-token row and a filler at the end
 
 
 def test_trl_forced_eos_processor_gives_each_row_its_length(tiny_model):

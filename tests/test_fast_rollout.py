@@ -208,7 +208,7 @@ def early_eos(model, ids, mask) -> tuple[int, ...]:
 
 def test_compacting_batch_matches_hf_generate(model, ragged):
     """Rows end at the first token, early, late or never (max length): the batch shrinks
-    8 -> 4 -> 2 -> 1 and every row's tokens still equal HF generate's."""
+    8 -> 4 -> 2 and every row's tokens still equal HF generate's."""
     ids, mask = ragged
     params = greedy(eos_token_ids=early_eos(model, ids, mask))
     ref = HFGenerateEngine().generate(model, ids, mask, params)
@@ -219,6 +219,16 @@ def test_compacting_batch_matches_hf_generate(model, ragged):
     assert_same_batch(out, ref)
     assert engine.last_batch_sizes[0] == 8 and min(engine.last_batch_sizes) < 8
     assert engine.last_batch_sizes == sorted(engine.last_batch_sizes, reverse=True)
+
+
+def test_matmul_decode_attention_matches_hf_generate(model, ragged):
+    ids, mask = ragged
+    params = greedy(eos_token_ids=early_eos(model, ids, mask))
+    out = FastEngine(stop_check_interval=2, decode_attention="matmul", cache_len_multiple=8)
+    assert_same_batch(
+        out.generate(model, ids, mask, params),
+        HFGenerateEngine().generate(model, ids, mask, params),
+    )
 
 
 def test_compaction_changes_no_greedy_token(model, ragged):
@@ -241,7 +251,7 @@ def test_per_row_limits_cut_each_row_and_shrink_the_batch(model, ragged):
         assert torch.equal(out.completion_ids[row, :n], full.completion_ids[row, :n])
         assert (out.completion_ids[row, n:] == PAD).all()
     assert out.truncated.all()
-    assert engine.last_batch_sizes[-1] == 1  # only the 24-token row decodes at the end
+    assert engine.last_batch_sizes[-1] == 2  # the 24-token row (and a filler) at the end
 
 
 def test_sampling_with_compaction_is_seeded(model, ragged):

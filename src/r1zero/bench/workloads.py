@@ -118,12 +118,14 @@ class ForcedLengths:
 
 def make_engine(name: str):
     """``measure.make_engine`` (``hf``, ``hf_static``, ``fast``, ``fast_eager``), plus
-    ``fast_nocompact``: the fast engine running every row until the longest ends (as before
-    compaction), to measure what compaction gains."""
-    if name == "fast_nocompact":
-        from r1zero.rollout.fast import FastEngine
+    ``fast_nocompact`` (every row runs until the longest ends, as before compaction) and
+    ``fast_mm`` (decode attention in two matrix products instead of SDPA), to measure both."""
+    from r1zero.rollout.fast import FastEngine
 
+    if name == "fast_nocompact":
         return FastEngine(compact=False)
+    if name == "fast_mm":
+        return FastEngine(decode_attention="matmul")
     return M.make_engine(name)
 
 

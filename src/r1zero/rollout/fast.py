@@ -85,8 +85,9 @@ def round_up(x: int, multiple: int) -> int:
 
 
 def bucket(live: int, rows: int) -> int:
-    """The batch size that ``live`` rows decode in: the next power of two, at most ``rows``."""
-    return min(rows, 1 << max(live - 1, 0).bit_length())
+    """The batch size that ``live`` rows decode in: the next power of two, at most ``rows``,
+    at least 2 (a batch of 1 costs what 2 do, and torch.compile would specialise on it)."""
+    return min(rows, max(2, 1 << max(live - 1, 0).bit_length()))
 
 
 def memory_cap(device: torch.device) -> int:
@@ -109,11 +110,14 @@ class FastEngine:
         compact: move the live rows into a smaller batch as rows end (off: every round runs
             all rows, as before; for measuring the difference).
         memory_budget: bytes a call may use for its cache and buffers; default on CUDA: what
-            is free (plus what this engine already holds) less 10% and 2 GiB, within the
-            process's memory fraction; on CPU unbounded.
-        keep_fraction: keep the buffers (and graphs) for the next call while they hold at most
-            this fraction of the device memory the process may use; larger ones are freed
-            after the call, so that the update that follows has the memory (a 24 GB card).
+            is free (plus what this engine already holds) less 10% and 2 GiB, and at most
+            ``kv_fraction`` of the memory the process may use; on CPU unbounded.
+        kv_fraction: the share of the device (or of ``set_per_process_memory_fraction``'s
+            cap) that the buffers may take. They stay allocated between calls (the graphs
+            point into them), so the update that follows a rollout runs beside them: 0.4 of a
+            24 GB card leaves the update the rest; on an H200 no workload here splits.
+        decode_attention: ``sdpa`` (one fused kernel) or ``matmul`` (two cuBLAS products and
+            a softmax); both read each cached key once. For measuring which is faster.
     """
 
     def __init__(
@@ -125,13 +129,17 @@ class FastEngine:
         cache_len_multiple: int = 128,
         compact: bool = True,
         memory_budget: int | None = None,
-        keep_fraction: float = 0.25,
+        kv_fraction: float = 0.4,
+        decode_attention: str = "sdpa",
     ) -> None:
         self.compile, self.cuda_graph = compile, cuda_graph
         self.stop_check_interval = stop_check_interval
         self.cache_len_multiple = cache_len_multiple
         self.compact, self.memory_budget = compact, memory_budget
-        self.keep_fraction = keep_fraction
+        self.kv_fraction = kv_fraction
+        if decode_attention not in kv.DECODE_ATTENTION:
+            raise ValueError(f"decode_attention {decode_attention!r}: choose sdpa or matmul")
+        self.decode_attention = decode_attention
         self._compiled: dict = {}
         self._store = self._state = self._generator = self._buffer_key = None
         self._graphs: dict = {}
@@ -166,7 +174,6 @@ class FastEngine:
                 ids = self._rollout_split(model, prompt_ids, prompt_mask, params, generator, limit)
         finally:
             model.train(was_training)
-            self._maybe_release(prompt_ids.device)
         return self._batch(prompt_ids, prompt_mask, ids, params, limit.to(ids.device))
 
     @staticmethod
@@ -223,11 +230,11 @@ class FastEngine:
             return 0
         return sum(t.numel() * t.element_size() for t in (*self._store.keys, *self._store.values))
 
-    def _maybe_release(self, device: torch.device) -> None:
-        """Free the buffers and graphs when they hold more than ``keep_fraction`` of the memory."""
-        if device.type == "cuda" and self._held_bytes() > self.keep_fraction * memory_cap(device):
-            self._store = self._state = self._buffer_key = None
-            self._graphs, self._graph_key = {}, None
+    def release(self) -> None:
+        """Free the buffers and graphs now (the next call allocates and captures again)."""
+        self._store = self._state = self._buffer_key = None
+        self._graphs, self._graph_key = {}, None
+        if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     def _seed(self, device: torch.device, generator: torch.Generator | None) -> None:
@@ -303,6 +310,7 @@ class FastEngine:
         self._store = self._state = None  # free first
         self._graphs, self._graph_key = {}, None
         self._store = KVStore.allocate(config, B, L, dtype, device)
+        self._store.decode_impl = self.decode_attention
         self._state, self._buffer_key = DecodeState.allocate(B, L, device), key
         return self._store, self._state
 

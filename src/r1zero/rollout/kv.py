@@ -30,6 +30,7 @@ class KVStore:
     values: list[torch.Tensor]
     slot: torch.Tensor  # (1,) long: cache slot of the token being decoded
     prefill: bool = False  # True while the prompts run in (they fill slots [0, P))
+    decode_impl: str = "sdpa"  # "sdpa" or "matmul" (see DECODE_ATTENTION)
 
     @classmethod
     def allocate(cls, config, B: int, L: int, dtype, device) -> KVStore:
@@ -133,7 +134,8 @@ def store_attention(
     k_cache.index_copy_(2, store.slot, key)
     v_cache.index_copy_(2, store.slot, value)
     W = attention_mask.shape[-1]
-    return decode_attention(query, k_cache[:, :, :W], v_cache[:, :, :W], attention_mask, scaling)
+    attend = DECODE_ATTENTION[store.decode_impl]
+    return attend(query, k_cache[:, :, :W], v_cache[:, :, :W], attention_mask, scaling)
 
 
 def prefill_attention(query, key, value, mask, scaling) -> torch.Tensor:
@@ -159,6 +161,19 @@ def decode_attention(query, key, value, mask, scaling) -> tuple[torch.Tensor, No
     return out.reshape(b, 1, H, D), None
 
 
+def decode_attention_matmul(query, key, value, mask, scaling) -> tuple[torch.Tensor, None]:
+    """The same as :func:`decode_attention` in two batched matrix products (cuBLAS tiles
+    the W cached slots, so a small batch at long context still spreads over the GPU), the
+    softmax in fp32 as HF's eager attention."""
+    b, H, _, D = query.shape
+    Hkv = key.shape[1]
+    q = query.view(b, Hkv, H // Hkv, D) * (scaling if scaling is not None else D**-0.5)
+    scores = torch.matmul(q, key.transpose(-1, -2)).float()  # (b, Hkv, G, W)
+    probs = scores.masked_fill(~mask, float("-inf")).softmax(-1).to(value.dtype)
+    return torch.matmul(probs, value).reshape(b, 1, H, D), None
+
+
+DECODE_ATTENTION = {"sdpa": decode_attention, "matmul": decode_attention_matmul}
 AttentionInterface.register(ATTENTION_NAME, store_attention)
 
 
