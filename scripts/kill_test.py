@@ -4,8 +4,11 @@
 
 Trains a fast random-init Qwen2 (hidden 32, 2 layers) on 200 generated problems with
 ``--deterministic true --save_steps 1 --save_total_limit 2``, once without interruption
-(plain ``python -m r1zero train``) and once killed ``--kills`` times, resuming with
-``--resume_from_checkpoint true`` after each kill. Kill moments are seeded and cover:
+(plain ``python -m r1zero train``) and once killed ``--kills`` times, restarted after each
+kill by the very same command (every other restart: it must resume by itself and say
+"resuming from checkpoint-N") or with ``--resume_from_checkpoint true``; at the end the same
+command runs once more on the finished run, which must say so and change no file. Kill
+moments are seeded and cover:
 
 - ``rollout`` / ``optimizer``: the target step enters that phase, then a random delay;
 - ``delay``: a random delay (up to ~1 step) after the target step starts;
@@ -489,7 +492,9 @@ def _kill_series(
             "leftovers_at_start": sorted(p.name for p in out.glob(".tmp-*")),
             "checkpoints_before": _ckpt_steps(out),
         }
-        resume = ["--resume_from_checkpoint", "true"] if attempt else []
+        # every other restart is the very same command (it must resume by itself)
+        resume = ["--resume_from_checkpoint", "true"] if attempt % 2 else []
+        log_at = run_log.stat().st_size if run_log.exists() else 0
         proc, self_kill = _launch(
             args + resume, mode=mode, phase_file=phase_file, log=run_log, zygote=zygote
         )
@@ -513,17 +518,52 @@ def _kill_series(
                 raise RuntimeError(f"training exited with {proc.returncode}; see {run_log}")
             continue
         rec = _record(len(records) + 1, mode, phase, out=out, phase_file=phase_file, before=before)
+        rec["command"] = "first run" if not attempt else ("resume key" if resume else "same")
+        rec["said_resuming"] = _said_resuming(run_log, log_at, rec["resumed_from"])
         records.append(rec)
         log(
             f"kill {rec['kill']:2d}: {mode:11s} phase {phase:10s} step {rec['step']:3d} "
             f"(resumed from {rec['resumed_from']}); checkpoints {rec['checkpoints_after']}, "
             f"leftovers {rec['tmp_after']}, unreadable {len(rec['unreadable'])}"
         )
-    resume = ["--resume_from_checkpoint", "true"]
-    proc, _ = _launch(args + resume, mode="", phase_file=phase_file, log=run_log, zygote=zygote)
+    proc, _ = _launch(args, mode="", phase_file=phase_file, log=run_log, zygote=zygote)
     if proc.wait() != 0:
         raise RuntimeError(f"the last resume exited with {proc.returncode}; see {run_log}")
     return records
+
+
+def _said_resuming(log: Path, start: int, step: int) -> bool:
+    """The restart's output says which checkpoint it resumed from (nothing to say at 0)."""
+    if step == 0:
+        return True
+    with open(log, "rb") as fh:
+        fh.seek(start)
+        return f"resuming from checkpoint-{step} ".encode() in fh.read()
+
+
+def rerun_finished(args: list[str], out: Path, log: Path, zygote: Zygote | None) -> dict:
+    """The same command once more on the finished run: exit 0, says it is finished, and
+    every file in the run folder stays byte-for-byte as it was."""
+    import hashlib
+
+    def digest() -> dict[str, str]:
+        return {
+            str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(out.rglob("*"))
+            if f.is_file()
+        }
+
+    before, start = digest(), log.stat().st_size
+    proc, _ = _launch(args, mode="", phase_file=out.parent / "rerun.phase", log=log, zygote=zygote)
+    rc = proc.wait()
+    after = digest()
+    said = log.read_bytes()[start:].decode(errors="replace")
+    return {
+        "exit": rc,
+        "said_finished": "is a finished run" in said,
+        "files": len(before),
+        "files_changed": sum(before.get(k) != after.get(k) for k in set(before) | set(after)),
+    }
 
 
 def _metrics(out: Path) -> list[dict]:
@@ -608,6 +648,8 @@ def _summarize(records: list[dict], cmp: dict[str, Any], kills: int) -> dict[str
         "unreadable_detail": sorted({u for r in records for u in r["unreadable"]}),
         "resumes_not_from_newest_checkpoint": wrong_resume,
         "leftovers_seen_after_kills": sum(bool(r["tmp_after"]) for r in records),
+        "restarts_by_same_command": sum(r.get("command") == "same" for r in records),
+        "resumes_not_announced": [r["kill"] for r in records if not r.get("said_resuming", True)],
         **cmp,
     }
     s["ok"] = (
@@ -620,6 +662,10 @@ def _summarize(records: list[dict], cmp: dict[str, Any], kills: int) -> dict[str
         and cmp["done"]
         and not cmp["leftovers_at_end"]
         and cmp["weights_moved_from_init"] > 0
+        and not s["resumes_not_announced"]
+        and cmp["rerun_finished"]["exit"] == 0
+        and cmp["rerun_finished"]["said_finished"]
+        and cmp["rerun_finished"]["files_changed"] == 0
     )
     return s
 
@@ -660,13 +706,15 @@ def run_kill_test(
             log=log,
             zygote=zygote,
         )
+        args = train_args(model_dir, data, killed_out, max_steps)
+        rerun = rerun_finished(args, killed_out, workdir / "killed.log", zygote)
     finally:
         if zygote is not None:
             zygote.close()
     if reference.wait() != 0:
         raise RuntimeError(f"the uninterrupted run failed; see {workdir / 'reference.log'}")
     return {
-        **_summarize(records, compare(ref_out, killed_out), kills),
+        **_summarize(records, compare(ref_out, killed_out) | {"rerun_finished": rerun}, kills),
         "max_steps": max_steps,
         "seed": seed,
         "start": "spawn" if spawn else "fork",
@@ -676,6 +724,7 @@ def run_kill_test(
 
 
 def format_summary(s: dict[str, Any]) -> str:
+    rr = s["rerun_finished"]
     phases = ", ".join(f"{k} {v}" for k, v in s["kills_by_phase"].items())
     return "\n".join(
         [
@@ -684,6 +733,8 @@ def format_summary(s: dict[str, Any]) -> str:
             f"unreadable checkpoints: {s['unreadable_checkpoints']}; resumes not from the newest checkpoint: {len(s['resumes_not_from_newest_checkpoint'])}; kills that left a .tmp-* folder: {s['leftovers_seen_after_kills']} (none taken for a checkpoint)",
             f"final weights: bit-identical {s['weights_bit_identical']}, max abs diff {s['max_abs_weight_diff']:.3g} (weights moved {s['weights_moved_from_init']:.3g} from init)",
             f"metrics rows differing: {s['metrics_rows_differing']} of {s['metrics_rows']}; completion files differing: {s['completion_files_differing']} of {s['completion_files']}; done: {s['done']}",
+            f"restarts with the same command (no resume key): {s['restarts_by_same_command']} of {s['kills']}; resumes that did not say 'resuming from checkpoint-N': {len(s['resumes_not_announced'])}",
+            f"the same command on the finished run: exit {rr['exit']}, said finished {rr['said_finished']}, files changed {rr['files_changed']} of {rr['files']}",
         ]
     )
 
@@ -749,12 +800,12 @@ def markdown(s: dict[str, Any], cmd: str) -> str:
         format_summary(s),
         "```",
         "",
-        "| kill | mode | phase at death | step | resumed from | `.tmp-*` left behind | checkpoints after | unreadable |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| kill | started by | mode | phase at death | step | resumed from | `.tmp-*` left behind | checkpoints after | unreadable |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in s["records"]:
         lines.append(
-            f"| {r['kill']} | {r['mode']} | {r['phase']} | {r['step']} | {r['resumed_from']} | "
+            f"| {r['kill']} | {r.get('command', '-')} | {r['mode']} | {r['phase']} | {r['step']} | {r['resumed_from']} | "
             f"{', '.join(r['tmp_after']) or '-'} | {r['checkpoints_after']} | {len(r['unreadable'])} |"
         )
     return "\n".join(lines)

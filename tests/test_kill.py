@@ -1,5 +1,6 @@
 """Crash safety: SIGKILL a tiny training run 20 times (during rollout, the optimizer step,
-checkpoint writing and pruning, after the final model), resume each time, and require
+checkpoint writing and pruning, after the final model), restart it each time (every other
+time with the very same command, which must resume by itself), and require
 the final weights, metrics and completions to equal an uninterrupted run's, bit for bit
 (scripts/kill_test.py does the work). The resume log-truncation rules are checked fast.
 """
@@ -36,6 +37,10 @@ def test_twenty_kills_resume_to_the_same_run(tmp_path, tiny_model_dir):
     assert s["metrics_rows_differing"] == 0 and s["metrics_rows"] > 10
     assert s["completion_files_differing"] == 0
     assert s["done"] and s["leftovers_at_end"] == []
+    assert s["restarts_by_same_command"] >= 5  # the same command resumes by itself
+    assert s["resumes_not_announced"] == []
+    rr = s["rerun_finished"]  # the same command on the finished run: a no-op
+    assert rr["exit"] == 0 and rr["said_finished"] and rr["files_changed"] == 0, rr
     assert s["ok"]
 
 
