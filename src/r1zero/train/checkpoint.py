@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-TEMP_RE = re.compile(r"^\.tmp-(?:(?:delete-)?checkpoint-\d+|final)$")  # what r1zero leaves
+# what r1zero leaves (sharded-N: FSDP2's optimizer shards before they move into a checkpoint)
+TEMP_RE = re.compile(r"^\.tmp-(?:(?:delete-)?checkpoint-\d+|final|sharded-\d+)$")
 RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 RESUME_FILE = "resume_state.pt"
 MARKER = "r1zero-run.json"
@@ -197,8 +198,11 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def save_model(model: torch.nn.Module, tokenizer: Any, dest: Path) -> None:
-    model.save_pretrained(dest, safe_serialization=True)
+def save_model(
+    model: torch.nn.Module, tokenizer: Any, dest: Path, state_dict: dict | None = None
+) -> None:
+    """``state_dict``: the full weights gathered from a sharded (FSDP2) model."""
+    model.save_pretrained(dest, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(dest)
 
 
@@ -211,9 +215,13 @@ def save_checkpoint(
     resume_state: dict[str, Any] | None,
     trainer_state: dict[str, Any],
     total_limit: int | None,
+    state_dict: dict | None = None,
+    extra: Any = None,
 ) -> Path:
     """Write ``checkpoint-<step>`` atomically, then drop older optimizer state and old
-    checkpoints of this run (never a folder another run, or a person, put there)."""
+    checkpoints of this run (never a folder another run, or a person, put there).
+    FSDP2: ``state_dict`` holds the gathered weights; ``extra(tmp)`` moves the ranks'
+    optimizer shards in before the rename."""
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".tmp-checkpoint-{step}"
     rid = run_id(output_dir)
@@ -225,7 +233,9 @@ def save_checkpoint(
     try:
         _clear(tmp)
         tmp.mkdir(parents=True)
-        save_model(model, tokenizer, tmp)
+        save_model(model, tokenizer, tmp, state_dict)
+        if extra is not None:
+            extra(tmp)
         state = trainer_state | ({"run_id": rid} if rid else {})
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1))
         if resume_state is not None:
@@ -241,18 +251,21 @@ def save_checkpoint(
     for s, p in checkpoints(output_dir):
         if s != step and resume_state is not None:
             (p / RESUME_FILE).unlink(missing_ok=True)
+            shutil.rmtree(p / "optimizer_sharded", ignore_errors=True)  # FSDP2's AdamW shards
     if total_limit:
         for _, p in checkpoints(output_dir)[:-total_limit]:
             _remove(p)
     return final
 
 
-def save_final(output_dir: Path, model: torch.nn.Module, tokenizer: Any) -> None:
+def save_final(
+    output_dir: Path, model: torch.nn.Module, tokenizer: Any, state_dict: dict | None = None
+) -> None:
     """The final model in ``output_dir`` itself; each file lands by rename."""
     tmp = output_dir / ".tmp-final"
     try:
         _clear(tmp)
-        save_model(model, tokenizer, tmp)
+        save_model(model, tokenizer, tmp, state_dict)
         for f in tmp.iterdir():
             os.replace(f, output_dir / f.name)
         tmp.rmdir()

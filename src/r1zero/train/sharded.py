@@ -162,8 +162,20 @@ class GatheredEngine:
         self.root = root
 
     def generate(self, model: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        with gathered(self.root):
-            return self.engine.generate(model, *args, **kwargs)
+        """With the weights gathered a forward needs no collective, so each rank stops when
+        its own completions end: transformers' ``synced_gpus`` (on for a model it sees as
+        FSDP-managed) would all-reduce every decode step and hang rank 0's lone evaluation."""
+        lm = causal_lm(model)
+        flag = getattr(lm, "_is_fsdp_managed_module", None)
+        lm._is_fsdp_managed_module = False
+        try:
+            with gathered(self.root):
+                return self.engine.generate(model, *args, **kwargs)
+        finally:
+            if flag is None:
+                del lm._is_fsdp_managed_module
+            else:
+                lm._is_fsdp_managed_module = flag
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
