@@ -302,3 +302,27 @@ def test_kv_bytes_of_qwen25_3b():
     per_token = kv.kv_bytes_per_token(shape_config(load_shape("qwen2.5-3b")), torch.bfloat16)
     assert per_token == 36 * 1024
     assert 19e9 < 128 * 4246 * per_token < 21e9
+
+
+def test_cuda_budget_is_free_memory_within_the_cap(monkeypatch):
+    """The default budget on CUDA, with the allocator's figures faked: 0.9 x (free + cached) -
+    2 GiB, and never more than kv_fraction of the process's cap."""
+    from types import SimpleNamespace
+
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: (100 * gib, 141 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d=None: 30 * gib)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: 28 * gib)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda d=None: SimpleNamespace(total_memory=141 * gib)
+    )
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda d=None: 1.0)
+    cuda = torch.device("cuda")
+    assert FastEngine(kv_fraction=1.0)._budget(cuda) == int(0.9 * 102 * gib) - 2 * gib
+    assert FastEngine()._budget(cuda) == int(0.4 * 141 * gib)  # kv_fraction 0.4 binds
+    # a 22 GiB cap (a 24 GB card) with 10 GiB reserved, 8 allocated: 12 free + 2 cached
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda d=None: 22 / 141)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d=None: 10 * gib)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: 8 * gib)
+    assert FastEngine(kv_fraction=1.0)._budget(cuda) == int(0.9 * 14 * gib) - 2 * gib
+    assert abs(FastEngine()._budget(cuda) - 0.4 * 22 * gib) <= 1

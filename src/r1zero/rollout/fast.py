@@ -218,12 +218,11 @@ class FastEngine:
         if device.type != "cuda":
             return None
         free, _ = torch.cuda.mem_get_info(device)
+        cap = memory_cap(device)
+        free = min(free, cap - torch.cuda.memory_reserved(device))  # within the process's cap
         held = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-        if self._store is not None:
-            held += sum(
-                t.numel() * t.element_size() for t in (*self._store.keys, *self._store.values)
-            )
-        return int(0.9 * (free + held)) - 2 * kv.GIB
+        budget = int(0.9 * (free + held + self._held_bytes())) - 2 * kv.GIB
+        return min(budget, int(self.kv_fraction * cap))
 
     def _held_bytes(self) -> int:
         if self._store is None:
