@@ -128,9 +128,10 @@ def digest(root: Path) -> dict[str, str]:
     return out
 
 
-def metric_steps(out: Path) -> list[int]:
+def metric_steps(out: Path, key: str = "step") -> list[Any]:
+    """``key`` of each training row of metrics.jsonl (eval rows left out)."""
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x]
-    return [r["step"] for r in rows if "loss" in r]
+    return [r[key] for r in rows if "loss" in r]
 
 
 # ---------------------------------------------------------------- the cases
@@ -261,6 +262,10 @@ def make_never_resume(work: Path, case: Path):
     return out, [out], ["--resume_from_checkpoint", "false"]
 
 
+def _close(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(abs(x - y) <= 1e-5 * abs(y) for x, y in zip(a, b, strict=True))
+
+
 def _refused(r: dict[str, Any], *words: str) -> bool:
     return r["exit"] != 0 and r["error_lines"] == 1 and all(w in r["line"] for w in words)
 
@@ -335,11 +340,12 @@ CASES = [
     ),
     Case(
         "resuming with a new learning_rate and gradient_accumulation_steps",
-        "resumes; one warning line per changed key",
+        "resumes; one warning line per changed key; steps 2-3 use the new learning rate",
         make_changed_settings,
         lambda r: (
             r["exit"] == 0
             and sum("changed on resume" in ln for ln in r["output"].splitlines()) == 2
+            and _close(r["lrs"][1:], [2e-4 * 2 / 3, 2e-4 / 3])  # linear decay over 3 steps
         ),
     ),
     Case(
@@ -376,6 +382,7 @@ def run_case(case: Case, work: Path) -> dict[str, Any]:
         "untouched": all(digest(Path(p)) == h for p, h in before.items()),
         "kept_files": sum(len(h) for h in before.values()),
         "steps": metric_steps(out) if (out / "metrics.jsonl").is_file() else [],
+        "lrs": metric_steps(out, "learning_rate") if (out / "metrics.jsonl").is_file() else [],
         "checkpoints": sorted(p.name for p in out.glob("checkpoint-*")),
         "before": json.loads(evals.read_text())["accuracy"] if evals.is_file() else None,
         "payload_ran": (d / PAYLOAD_CANARY).exists(),

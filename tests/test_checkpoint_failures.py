@@ -53,7 +53,7 @@ def assert_intact(out: Path, step: int, failed: int) -> None:
     assert [s for s, _ in ckpt.checkpoints(out)] == [step]
     assert ckpt.latest_resumable(out) == out / f"checkpoint-{step}"
     AutoModelForCausalLM.from_pretrained(out / f"checkpoint-{step}")
-    state = torch.load(out / f"checkpoint-{step}" / ckpt.RESUME_FILE, weights_only=False)
+    state = torch.load(out / f"checkpoint-{step}" / ckpt.RESUME_FILE, weights_only=True)
     assert state["step"] == step
     assert not (out / f"checkpoint-{failed}").exists()
     assert not list(out.glob(".tmp-*"))

@@ -145,6 +145,7 @@ def apply_learning_rate(scheduler: Any, optimizer: Any, lr: float) -> None:
         group["initial_lr"] = lr
         if lambdas is not None:
             group["lr"] = lr * lambdas[i](scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # what is logged
 
 
 def pack_experience(exp: Experience | None) -> dict[str, Any] | None:
