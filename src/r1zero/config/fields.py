@@ -210,7 +210,7 @@ class GRPOConfig:
     top_k: int | None = _f(None, "Top-k sampling for rollouts; empty or 0 disables.")
     repetition_penalty: float = _f(
         1.0,
-        "Rollout repetition penalty (TRL's key, 1.0: none). Other values sample from a distribution the loss does not score (off-policy); the fast engine refuses them.",
+        "Rollout repetition penalty (TRL's key, 1.0: none). Other values sample from a distribution the loss does not score (off-policy) and need rollout_engine hf or hf_static (the fast engine has no penalty). A model's own generation_config.json never applies one.",
     )
     reward_funcs: list[str] = _f(
         ["format", "equation"],

@@ -204,6 +204,10 @@ def _normalise(cfg: Config) -> None:
         (0 < g.top_p <= 1, "top_p must be in (0, 1]"),
         (g.top_k is None or g.top_k >= 0, "top_k must be >= 0 (0 or empty: off)"),
         (g.repetition_penalty > 0, "repetition_penalty must be > 0 (1.0: off)"),
+        (
+            g.repetition_penalty == 1.0 or g.rollout_engine in ("hf", "hf_static"),
+            f"repetition_penalty {g.repetition_penalty} needs rollout_engine: hf or hf_static (the fast engine samples softmax(logits / temperature) only); or set repetition_penalty: 1.0",
+        ),
         (g.num_iterations >= 1, "num_iterations must be at least 1"),
         (g.ppo_max_token_len_per_gpu >= 1, "ppo_max_token_len_per_gpu must be at least 1"),
         (

@@ -25,6 +25,9 @@ class SamplingParams:
     pad_token_id: int = 0
     ignore_eos: bool = False
     """Force every completion to ``max_new_tokens`` (benchmarks)."""
+    repetition_penalty: float = 1.0
+    """TRL's key; 1.0 (none) samples softmax(logits / temperature), the distribution the
+    loss scores. Only the ``hf`` engines apply other values."""
 
 
 @dataclass

@@ -88,6 +88,7 @@ def sampling_params(cfg: GRPOConfig, policy: Policy, *, greedy: bool = False) ->
         top_p=cfg.top_p,
         top_k=cfg.top_k or 0,
         do_sample=not greedy,
+        repetition_penalty=cfg.repetition_penalty,
         eos_token_ids=policy.eos_token_ids,
         pad_token_id=policy.tokenizer.pad_token_id,
     )
