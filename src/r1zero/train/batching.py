@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 
@@ -96,44 +95,67 @@ def generation_layout(
 def token_budget_groups(lengths: list[int], max_tokens: int, *, packed: bool) -> list[list[int]]:
     """Indices grouped so that each group costs at most ``max_tokens``, longest first.
 
-    Padded rows cost rows x the group's longest length: sorted by length, each group takes
-    the next ones while they fit, so rows of one group are alike and little padding is left.
+    Padded rows cost rows x the group's longest length: the lengths sorted, the groups are
+    the cut of that order into runs with the least padded tokens plus a fixed cost per pass
+    (:data:`PASS_COST_TOKENS`), so rows of one group are alike.
     Packed rows cost the sum of lengths: first-fit decreasing (each sequence, longest first,
     into the first group with room), which leaves few and full groups. A sequence longer
     than the budget gets a group of its own.
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    if not packed:
+        return [
+            [order[k] for k in run]
+            for run in _least_padding_runs([lengths[i] for i in order], max_tokens)
+        ]
     groups: list[list[int]] = []
     costs: list[int] = []
     for i in order:
-        n = lengths[i]
-        if packed:
-            fit = next((k for k, c in enumerate(costs) if c + n <= max_tokens), None)
-            add = n
-        else:  # descending order: a group's longest row is its first
-            fit = len(groups) - 1 if groups else None
-            add = lengths[groups[-1][0]] if groups else n
-            if fit is not None and costs[fit] + add > max_tokens:
-                fit = None
+        fit = next((k for k, c in enumerate(costs) if c + lengths[i] <= max_tokens), None)
         if fit is None:
             groups.append([i])
-            costs.append(n)
+            costs.append(lengths[i])
         else:
             groups[fit].append(i)
-            costs[fit] += add
+            costs[fit] += lengths[i]
     return groups
+
+
+PASS_COST_TOKENS = 1024
+"""What one more forward/backward pass costs, in tokens' worth of compute: its fixed work
+(kernel launches of every layer, the LM head's chunk loop, host syncs), a guess of about 30 ms
+on a GPU that spends about as long on 1,000 tokens of a 3B model. It keeps the grouping from
+cutting a batch into single rows to save the last padded token."""
+
+
+def _least_padding_runs(desc: list[int], max_tokens: int) -> list[range]:
+    """Cut lengths sorted longest first into runs of at most ``max_tokens`` padded tokens
+    (run size x its first length), minimising padded tokens + PASS_COST_TOKENS per run:
+    dynamic programming over the cut points, O(n x the rows that fit in a run)."""
+    n = len(desc)
+    best: list[tuple[int, int]] = [(0, 0)] * (n + 1)  # best[j]: (cost, runs) of desc[:j]
+    start = [0] * (n + 1)
+    for j in range(1, n + 1):
+        cands = []
+        for i in range(j - 1, -1, -1):  # run desc[i:j], its longest desc[i]
+            tokens = (j - i) * desc[i]
+            if tokens > max_tokens and i < j - 1:
+                break  # longer runs only cost more
+            cands.append(((best[i][0] + tokens + PASS_COST_TOKENS, best[i][1] + 1), i))
+        best[j], start[j] = min(cands)
+    runs, j = [], n
+    while j > 0:
+        runs.append(range(start[j], j))
+        j = start[j]
+    return runs[::-1]
 
 
 Layout = Callable[[RolloutBatch, torch.Tensor, torch.Tensor, torch.Tensor], "Chunk"]
 
 
-def budget_layout(max_tokens: int, *, packed: bool) -> Layout:
-    """``(batch, mask, rows, prompt_lens) -> Chunk`` for the token-budget passes. Packed rows
-    are padded to the budget, so that every pass has one shape (flex_attention compiles its
-    kernel and its block mask once per shape)."""
-    if packed:
-        return partial(packed_chunk, pad_to=max_tokens)
-    return right_padded_chunk
+def budget_layout(*, packed: bool) -> Layout:
+    """``(batch, mask, rows, prompt_lens) -> Chunk`` for the token-budget passes."""
+    return packed_chunk if packed else right_padded_chunk
 
 
 def budget_chunks(
@@ -146,7 +168,7 @@ def budget_chunks(
     if not active:  # nothing to learn from: still one (zero-gradient) pass, so backward runs
         active = [min(range(len(lengths)), key=lengths.__getitem__)]
     groups = token_budget_groups([lengths[i] for i in active], max_tokens, packed=packed)
-    layout = budget_layout(max_tokens, packed=packed)
+    layout = budget_layout(packed=packed)
     dev = batch.prompt_ids.device
     return [
         layout(batch, mask, torch.tensor([active[j] for j in g], device=dev), prompt_lens)
@@ -200,14 +222,9 @@ def right_padded_chunk(
 
 
 def packed_chunk(
-    batch: RolloutBatch,
-    mask: torch.Tensor,
-    rows: torch.Tensor,
-    prompt_lens: torch.Tensor,
-    pad_to: int | None = None,
+    batch: RolloutBatch, mask: torch.Tensor, rows: torch.Tensor, prompt_lens: torch.Tensor
 ) -> Chunk:
-    """The rows' sequences concatenated in one row, position ids restarting at each; a
-    shorter row than ``pad_to`` ends in a filler sequence that no real token attends to."""
+    """The rows' sequences concatenated in one row, position ids restarting at each."""
     lens = prompt_lens[rows] + batch.completion_mask[rows].sum(-1)  # (b,)
     offsets = lens.cumsum(0) - lens  # (b,) where each sequence starts
     T = int(lens.sum())
@@ -215,9 +232,6 @@ def packed_chunk(
     t = torch.arange(T, device=rows.device) - offsets[seq]  # position within its sequence
     cols = _source_columns(batch, rows[seq], prompt_lens, t[:, None])  # (T, 1)
     ids = torch.cat([batch.prompt_ids, batch.completion_ids], 1)[rows[seq], cols[:, 0]]
-    if pad_to is not None and T < pad_to:
-        t = torch.cat([t, torch.arange(pad_to - T, device=t.device)])  # restarts: own sequence
-        ids = torch.cat([ids, ids.new_zeros(pad_to - T)])
     comp, cm, c1 = _completions(batch, mask, rows)
     j = torch.arange(c1, device=rows.device)[None, :]
     start = (offsets + prompt_lens[rows])[:, None]
@@ -249,7 +263,7 @@ def plan_chunks(
         return fixed_chunks(batch, micro_size, mask)
     chunks = budget_chunks(batch, mask, max_tokens, packed=packed)
     want = len(chunks) if agree is None else agree(len(chunks))
-    return even_out(batch, mask, chunks, want, max_tokens=max_tokens, packed=packed)
+    return even_out(batch, mask, chunks, want, packed=packed)
 
 
 def even_out(
@@ -258,11 +272,10 @@ def even_out(
     chunks: list[Chunk],
     want: int,
     *,
-    max_tokens: int,
     packed: bool,
 ) -> list[Chunk]:
     """``chunks`` split (largest row count first) or padded with empty passes to ``want``."""
-    layout = budget_layout(max_tokens, packed=packed)
+    layout = budget_layout(packed=packed)
     prompt_lens = batch.prompt_mask.sum(-1)
     while len(chunks) < want:
         i = max(range(len(chunks)), key=lambda k: len(chunks[k].rows))
