@@ -326,3 +326,29 @@ def test_cuda_budget_is_free_memory_within_the_cap(monkeypatch):
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: 8 * gib)
     assert FastEngine(kv_fraction=1.0)._budget(cuda) == int(0.9 * 14 * gib) - 2 * gib
     assert abs(FastEngine()._budget(cuda) - 0.4 * 22 * gib) <= 1
+
+
+def test_mid_rollout_warm_up_leaves_no_trace(model, ragged, monkeypatch):
+    """On CUDA a graph is captured when first needed, after a warm-up that really decodes;
+    emulated on CPU (warm-up, then the eager steps stand in for the replay), sampling with
+    compaction gives exactly the tokens of the engine without graphs: the warm-up's state and
+    random numbers are undone."""
+    from r1zero.rollout import decode, fast
+
+    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: object())
+    monkeypatch.setattr(
+        fast,
+        "capture_cuda_graph",
+        lambda fn, gen, pool, state, b: decode.warm_up(fn, gen, state, b) or fn,
+    )
+    ids, mask = ragged
+    params = SamplingParams(
+        max_new_tokens=MAX_NEW, temperature=1.5, pad_token_id=PAD, eos_token_ids=(5, 7, 11, 13)
+    )
+    graphed = FastEngine(stop_check_interval=2, cuda_graph=True)
+    a = graphed.generate(model, ids, mask, params, torch.Generator().manual_seed(4))
+    b = FastEngine(stop_check_interval=2).generate(
+        model, ids, mask, params, torch.Generator().manual_seed(4)
+    )
+    assert len(graphed._graphs) == len(set(graphed.last_batch_sizes)) >= 2  # one per batch size
+    assert_same_batch(a, b)

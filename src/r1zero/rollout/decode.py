@@ -150,24 +150,32 @@ def decode_n_tokens(step: Callable[[], None], n: int) -> None:
         step()
 
 
+def warm_up(fn: Callable[[], None], generator: torch.Generator, state: DecodeState, b: int):
+    """Run ``fn`` once for real (compilation, cuBLAS handles) and undo what it changed: the
+    decode state of the first ``b`` rows and the generator's position. The K/V it writes land
+    in slots that the next steps overwrite before any step reads them."""
+    saved, rng = state.snapshot(b), generator.get_state()
+    if state.out.is_cuda:  # on a side stream, as torch.cuda.graphs asks
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            fn()
+        torch.cuda.current_stream().wait_stream(stream)
+    else:
+        fn()
+    state.restore(saved)
+    generator.set_state(rng)
+
+
 def capture_cuda_graph(
     fn: Callable[[], None], generator: torch.Generator, pool, state: DecodeState, b: int
 ) -> Callable[[], None]:
-    """Warm ``fn`` up on a side stream (compilation, cuBLAS handles), record it once; -> replay.
+    """Warm ``fn`` up (:func:`warm_up`), record it once; -> its replay.
 
-    Captured when first needed, in the middle of a rollout: the warm-up really decodes, so the
-    state it changes and the generator's position are put back before the capture (the K/V it
-    writes land in slots the next steps overwrite). Graphs share ``pool``: each one's
-    temporaries die within its replay, and replays never overlap.
+    Captured when first needed, in the middle of a rollout, hence the undone warm-up. Graphs
+    share ``pool``: each one's temporaries die within its replay, and replays never overlap.
     """
-    saved, rng = state.snapshot(b), generator.get_state()
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    state.restore(saved)
-    generator.set_state(rng)
+    warm_up(fn, generator, state, b)
     graph = torch.cuda.CUDAGraph()
     graph.register_generator_state(generator)  # replays draw fresh numbers from our generator
     with torch.cuda.graph(graph, pool=pool):
