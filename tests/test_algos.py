@@ -476,3 +476,35 @@ def test_policy_loss_bias_correction_flag():
     corrected, m_corr = policy_loss(**kw, use_bias_correction_kl=True)
     assert plain.item() == pytest.approx(c) and m_plain["kl"] == pytest.approx(c)
     assert corrected.item() == pytest.approx(c * 1.25) and m_corr["kl"] == pytest.approx(c * 1.25)
+
+
+def test_nan_rewards_log_as_null_and_step_means_skip_them():
+    """metrics.jsonl and completions/*.jsonl.gz are JSON, which has no NaN: an abstaining
+    reward is written null, and the step's reward means are over the scored completions."""
+    import json
+
+    from r1zero.config import GRPOConfig
+    from r1zero.rollout import RolloutBatch
+    from r1zero.train.experience import Experience
+    from r1zero.train.logs import completion_records, significant
+    from r1zero.train.step import step_metrics
+
+    rewards = torch.tensor([1.0, NAN, 0.0, 1.0])
+    ids = torch.ones(4, 3, dtype=torch.long)
+    batch = RolloutBatch(ids, ids, ids, ids, torch.zeros(4, dtype=torch.bool))
+    exp = Experience(
+        rows=[{"nums": [1, 2], "target": 3}] * 4,
+        prompts=["p"] * 4,
+        completions=["c"] * 4,
+        batch=batch,
+        rewards_per_func={"mine": rewards},
+        rewards=rewards,
+        advantages=ADVANTAGES["grpo"](rewards, 4),
+    )
+    records = completion_records(0, exp, num_generations=4)
+    text = "\n".join(json.dumps(r, allow_nan=False) for r in records)  # raises on NaN
+    assert json.loads(text.splitlines()[1])["reward"] is None
+    m = step_metrics(exp, GRPOConfig(num_generations=4, reward_funcs=["mine"]))
+    assert m["reward"] == pytest.approx(2 / 3) and m["rewards/mine"] == pytest.approx(2 / 3)
+    assert m["reward_std"] == pytest.approx(torch.tensor([1.0, 0.0, 1.0]).std().item())
+    json.dumps({k: significant(v) for k, v in m.items()}, allow_nan=False)

@@ -124,8 +124,8 @@ def completion_records(
                 "target": row["target"],
                 "prompt": prompt,
                 "completion": completion,
-                "rewards": {k: float(v[i]) for k, v in exp.rewards_per_func.items()},
-                "reward": float(exp.rewards[i]),
+                "rewards": {k: significant(float(v[i])) for k, v in exp.rewards_per_func.items()},
+                "reward": significant(float(exp.rewards[i])),  # NaN (abstained) -> null
                 "advantage": significant(float(exp.advantages[i])),
                 "length": int(lengths[i]),
                 "truncated": bool(truncated[i]),

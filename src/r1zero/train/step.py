@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from r1zero.algos import zero_std_fraction
+from r1zero.algos.advantages import nanstd
 from r1zero.config import GRPOConfig
 from r1zero.train.distributed import Dist
 from r1zero.train.experience import Experience, Policy, concat, keep_groups, make_experience
@@ -118,9 +119,10 @@ def step_metrics(exp: Experience, cfg: GRPOConfig) -> dict[str, float]:
     lengths = exp.batch.completion_lengths.float().cpu()
     prompt_tokens = int(exp.batch.prompt_mask.sum())
     m = {
-        "reward": exp.rewards.mean().item(),
-        "reward_std": exp.rewards.std().item() if exp.rewards.numel() > 1 else 0.0,
-        **{f"rewards/{k}": v.mean().item() for k, v in exp.rewards_per_func.items()},
+        # over scored completions only: NaN means every reward function abstained (TRL's nanmean)
+        "reward": exp.rewards.nanmean().item(),
+        "reward_std": nanstd(exp.rewards).item() if exp.rewards.numel() > 1 else 0.0,
+        **{f"rewards/{k}": v.nanmean().item() for k, v in exp.rewards_per_func.items()},
         "completions/mean_length": lengths.mean().item(),
         "completions/p90_length": lengths.quantile(0.9).item(),
         "completions/max_length": lengths.max().item(),
