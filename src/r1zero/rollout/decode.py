@@ -128,15 +128,20 @@ def decode_one_token(
     eos: torch.Tensor | None,
     generator: torch.Generator,
     window: int,
+    bias_dtype: torch.dtype = torch.float32,
 ) -> None:
     """Feed ``s.token``, sample the next one into ``s.out[:, s.step]``; no host sync.
 
     ``forward(input_ids, position_ids, mask) -> (b, V) logits`` is the (compiled) model step;
-    it writes K/V to cache slot ``slot`` (set here) and reads the first ``window`` slots.
+    it writes K/V to cache slot ``slot`` (set here) and reads the first ``window`` slots,
+    under an additive mask of ``bias_dtype`` (the model's: 0 attends, -inf does not).
     """
     slot.copy_(s.start + s.step - 1)  # the slot that s.token's K/V go to
     position_ids = s.prompt_lens + s.step - 1  # (b, 1)
-    mask = (s.key_mask[:, :window] & (s.slots[:window] <= slot))[:, None, None, :]  # (b,1,1,W)
+    attend = s.key_mask[:, :window] & (s.slots[:window] <= slot)  # (b, W)
+    # Additive, once per step: SDPA would turn a bool mask into one in every layer (2 kernels).
+    bias = torch.zeros(attend.shape, dtype=bias_dtype, device=attend.device)
+    mask = bias.masked_fill_(~attend, float("-inf"))[:, None, None, :]  # (b, 1, 1, W)
     logits = forward(s.token, position_ids, mask)  # (b, V)
     token = sample(logits, params, generator).masked_fill(s.done, params.pad_token_id)  # (b,)
     s.done |= is_eos(token, eos) | (s.step + 1 >= s.limit)

@@ -339,6 +339,7 @@ class FastEngine:
             eos=self._eos(params, view.out.device),
             generator=self._generator,
             window=window,
+            bias_dtype=store.keys[0].dtype,
         )
         fn = functools.partial(decode_n_tokens, step, self.stop_check_interval)
         if self._pool is None:

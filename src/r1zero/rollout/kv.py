@@ -113,7 +113,7 @@ def store_attention(
     query: torch.Tensor,  # (b, H, T, D)
     key: torch.Tensor,  # (b, Hkv, T, D) the new tokens' keys
     value: torch.Tensor,  # (b, Hkv, T, D)
-    attention_mask: torch.Tensor,  # (b, 1, T, W) bool, True = attend
+    attention_mask: torch.Tensor,  # (b, 1, T, W): prefill bool (True = attend), decode additive
     scaling: float | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
@@ -169,7 +169,7 @@ def decode_attention_matmul(query, key, value, mask, scaling) -> tuple[torch.Ten
     Hkv = key.shape[1]
     q = query.view(b, Hkv, H // Hkv, D) * (scaling if scaling is not None else D**-0.5)
     scores = torch.matmul(q, key.transpose(-1, -2)).float()  # (b, Hkv, G, W)
-    probs = scores.masked_fill(~mask, float("-inf")).softmax(-1).to(value.dtype)
+    probs = (scores + mask).softmax(-1).to(value.dtype)  # mask: additive, (b, 1, 1, W)
     return torch.matmul(probs, value).reshape(b, 1, H, D), None
 
 
