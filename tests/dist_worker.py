@@ -1,6 +1,6 @@
 """One data-parallel optimizer step on a fixed global batch (run directly or by torchrun).
 
-Usage: python tests/dist_worker.py MODEL_DIR OUT_DIR LOSS_TYPE [BETA [LAYOUT]]. Each rank takes its
+Usage: python tests/dist_worker.py MODEL_DIR OUT_DIR LOSS_TYPE [BETA]. Each rank takes its
 slice of the same global batch. DDP or FSDP2 comes from the launcher's environment
 (``accelerate launch --config_file examples/accelerate/fsdp2.yaml`` for FSDP2). Every rank
 writes its full view of the updated weights (``weights-rank<R>.pt``); rank 0 also the loss and
@@ -10,6 +10,7 @@ a greedy rollout of 4 prompts (through the gathered weights under FSDP2).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +27,15 @@ from r1zero.train.experience import Experience
 from r1zero.train.optim import build_optim
 from r1zero.train.step import optimizer_step
 from r1zero.train.update import reference_logprobs
+
+# R1ZERO_TEST_PASSES: how each rank cuts its half into forward passes (tiny token budgets,
+# so that the ranks' numbers of passes differ)
+BUDGET = {"ppo_max_token_len_per_gpu": 24, "log_prob_max_token_len_per_gpu": 24}
+PASSES = {
+    "fixed": {},
+    "dynamic": {"use_dynamic_bsz": True, **BUDGET},
+    "packed": {"padding_free": True, **BUDGET},
+}
 
 
 def global_batch(vocab: int, groups: int = 4, G: int = 4) -> tuple[RolloutBatch, torch.Tensor]:
@@ -45,10 +55,6 @@ def global_batch(vocab: int, groups: int = 4, G: int = 4) -> tuple[RolloutBatch,
 def main() -> None:
     model_dir, out_dir, loss_type = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     beta = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-    layout = sys.argv[5] if len(sys.argv) > 5 else "fixed"  # fixed | dynamic | packed
-    budget = {"ppo_max_token_len_per_gpu": 24, "log_prob_max_token_len_per_gpu": 24}
-    passes = {"fixed": {}, "dynamic": {"use_dynamic_bsz": True} | budget}
-    passes["packed"] = {"padding_free": True} | budget
     dist = make_dist()
     seed_everything(0, True)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
@@ -62,7 +68,7 @@ def main() -> None:
         num_generations=4,
         max_completion_length=8,
         beta=beta,
-        **passes[layout],
+        **PASSES[os.environ.get("R1ZERO_TEST_PASSES", "fixed")],
     )
     batch, rewards = global_batch(model.config.vocab_size)
     adv = ADVANTAGES["grpo"](rewards, 4)

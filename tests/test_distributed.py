@@ -76,3 +76,23 @@ def test_two_processes_equal_one(tiny_model_dir: Path, tmp_path: Path, loss_type
     assert any(not torch.equal(w1[k], initial[k]) for k in w1), "the step changed nothing"
     for k in w1:
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("loss_type", "passes"), [("dapo", "dynamic"), ("bnpo", "packed")])
+def test_token_budget_passes_on_two_processes_equal_fixed_on_one(
+    tiny_model_dir: Path, tmp_path: Path, loss_type: str, passes: str, monkeypatch
+) -> None:
+    """Each rank cuts its half into its own number of token-budget passes (they agree on
+    the largest); the step equals one process's fixed micro-batches."""
+    _launch([str(tiny_model_dir), str(tmp_path / "one"), loss_type], world=1)
+    monkeypatch.setenv("R1ZERO_TEST_PASSES", passes)
+    _launch([str(tiny_model_dir), str(tmp_path / "two"), loss_type], world=2)
+    one = json.loads((tmp_path / "one" / "loss.json").read_text())
+    two = json.loads((tmp_path / "two" / "loss.json").read_text())
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-5, abs=1e-7)
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
+    w1 = torch.load(tmp_path / "one" / "weights.pt")
+    w2 = torch.load(tmp_path / "two" / "weights.pt")
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5)
