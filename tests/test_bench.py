@@ -243,3 +243,13 @@ def test_old_json_of_record_merges_as_reference():
     h = headline(merged)
     assert h["step_s"] == old["step"]["step_s"] and h["train_mfu"] == old["train_mfu"]
     assert merged["workloads"]["reference"]["rollout_s"] == old["step"]["rollout_s"]
+
+
+def test_trl_timeout_keeps_the_finished_generate_times(tmp_path):
+    from r1zero.bench.sections import trl_timed_out
+
+    js = tmp_path / "trl.json"
+    assert trl_timed_out(js, 1, 560)["trl_step_s_at_least"] is None  # killed before any
+    (tmp_path / "trl.json.progress").write_text(json.dumps({"generate_s": [431.7]}))
+    r = trl_timed_out(js, 1, 560)
+    assert r["trl_step_s_at_least"] == 431.7 and "its generate took 432 s" in r["skipped"]

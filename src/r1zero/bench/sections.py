@@ -249,10 +249,28 @@ class WorkloadRun:
             cmd += ["--out", str(js), "--seed", str(self.args.seed), "--workload", self.w.name]
             cmd += ["--quick"] if self.args.quick else []
             print("[bench]   " + shlex.join(cmd), flush=True)
-            proc = subprocess.run(cmd, timeout=self.args.trl_timeout, env=os.environ.copy())
+            try:
+                proc = subprocess.run(cmd, timeout=self.args.trl_timeout, env=os.environ.copy())
+            except subprocess.TimeoutExpired:
+                return trl_timed_out(js, steps, self.args.trl_timeout)
             if not js.is_file():
                 raise RuntimeError(f"TRL run wrote no result (exit code {proc.returncode})")
             return json.loads(js.read_text())
+
+
+def trl_timed_out(js: Path, steps: int, timeout: int) -> dict:
+    """What a TRL run killed at ``timeout`` measured: the generate calls that finished."""
+    progress = Path(str(js) + ".progress")
+    done = json.loads(progress.read_text())["generate_s"] if progress.is_file() else []
+    why = f"TRL did not finish {steps} step(s) within --trl-timeout {timeout} s"
+    if done:
+        why += f"; its generate took {', '.join(f'{t:.0f}' for t in done)} s"
+    return {
+        "skipped": why,
+        "generate_s": done,
+        "trl_step_s_at_least": max(done) if done else None,
+        "timeout_s": timeout,
+    }
 
 
 def engine_stats(engine) -> dict:

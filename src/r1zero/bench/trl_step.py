@@ -106,16 +106,25 @@ def forced_eos_processor(lengths: list[int], eos: int):
     return ForcedEOS()
 
 
-def force_lengths(lengths: list[int], eos: int) -> None:
-    """Route every ``generate`` call of this process through :func:`forced_eos_processor`."""
+def instrument_generate(lengths: list[int], eos: int, progress: Path, device) -> None:
+    """Route every ``generate`` call of this process through :func:`forced_eos_processor`
+    (when ``lengths``) and write each call's seconds to ``progress`` as it ends, so that a run
+    killed by the bench's timeout still tells how long TRL's generation took."""
     from transformers import GenerationMixin, LogitsProcessorList
 
-    original = GenerationMixin.generate
+    original, seconds = GenerationMixin.generate, []
 
     def generate(self, *args, **kwargs):
-        extra = LogitsProcessorList([forced_eos_processor(lengths, eos)])
-        kwargs["logits_processor"] = extra + list(kwargs.get("logits_processor") or [])
-        return original(self, *args, **kwargs)
+        if lengths:
+            extra = LogitsProcessorList([forced_eos_processor(lengths, eos)])
+            kwargs["logits_processor"] = extra + list(kwargs.get("logits_processor") or [])
+        t0 = time.perf_counter()
+        out = original(self, *args, **kwargs)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds.append(time.perf_counter() - t0)
+        progress.write_text(json.dumps({"generate_s": seconds}))
+        return out
 
     GenerationMixin.generate = generate
 
@@ -170,8 +179,7 @@ def run(a: argparse.Namespace) -> dict:
     del model
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    if a.lengths:
-        force_lengths(a.lengths, shape["eos_token_id"])
+    instrument_generate(a.lengths, shape["eos_token_id"], Path(a.out + ".progress"), device)
     data = Dataset.from_dict({"prompt": prompts(a.prompts * a.steps, a.prompt_len, shape, a.seed)})
     timer = step_timer(device)
     trainer = GRPOTrainer(
@@ -196,6 +204,9 @@ def run(a: argparse.Namespace) -> dict:
         if device.type == "cuda"
         else None,
         "workload": a.workload,
+        "generate_s": json.loads(Path(a.out + ".progress").read_text())["generate_s"]
+        if Path(a.out + ".progress").is_file()
+        else None,
         "completion_lengths": a.lengths or None,
         "config": {
             "per_device_train_batch_size": a.micro,
