@@ -151,3 +151,15 @@ def test_any_marker_content_is_read_without_raising(tmp_path_factory, content):
     (d / ckpt.MARKER).write_bytes(data)
     rid = ckpt.run_id(d)
     assert rid is None or ckpt.RUN_ID_RE.match(rid)
+
+
+def test_links_inside_a_trackers_folder_are_the_trackers_business(tmp_path):
+    """A logger may keep links in its own folder (wandb's latest-run); only r1zero's paths
+    must be plain, and the tracker folder itself must not be a link."""
+    ckpt.claim(tmp_path)
+    (tmp_path / "swanlog").mkdir()
+    (tmp_path / "swanlog" / "latest-run").symlink_to(tmp_path / "swanlog")
+    assert ckpt.first_symlink(tmp_path) is None
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "step-000000.json").symlink_to(tmp_path / ckpt.MARKER)
+    assert ckpt.first_symlink(tmp_path) == tmp_path / "eval" / "step-000000.json"

@@ -33,6 +33,7 @@ TEMP_RE = re.compile(r"^\.tmp-(?:(?:delete-)?checkpoint-\d+|final|sharded-\d+)$"
 RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 RESUME_FILE = "resume_state.pt"
 MARKER = "r1zero-run.json"
+TRACKER_DIRS = ("runs", "swanlog", "wandb")  # written by the loggers, not by r1zero
 
 
 class CheckpointError(RuntimeError):
@@ -80,11 +81,14 @@ def claim(output_dir: Path) -> tuple[str, bool]:
 
 
 def first_symlink(root: Path) -> Path | None:
-    """The first symbolic link inside ``root`` (not following any), or None."""
+    """The first symbolic link inside ``root`` (not following any), or None. The inside of
+    the trackers' own folders (TensorBoard's runs/, swanlog/, wandb/) is theirs to manage."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         for name in sorted(dirnames + filenames):
             if os.path.islink(os.path.join(dirpath, name)):
                 return Path(dirpath, name)
+        if Path(dirpath) == root:
+            dirnames[:] = [d for d in dirnames if d not in TRACKER_DIRS]
     return None
 
 
