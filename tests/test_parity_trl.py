@@ -23,6 +23,11 @@ import trl_parity as tp  # noqa: E402
 import trl_parity_e2e as e2e  # noqa: E402
 
 F64 = 1e-12  # float64 rounding over a few hundred operations
+# r1zero's per-token loss weights are float32 (update.step_token_weights, mask.float(), since
+# 0301634), so its float64 loss math now agrees with TRL's to float32 rounding of those
+# weights (1e-7 measured; exactly, 0 and 2e-16, before). test_loss_math_is_float64_exact
+# (strict xfail) says when that changes.
+LOSS_MATH = 1e-6
 F32 = 2e-5  # both libraries keep log-probs in float32
 F32_ADV = 1e-6  # both compute rewards and advantages in float32
 
@@ -78,10 +83,19 @@ CASES = tp.loss_cases() + tp.option_cases()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_loss_and_gradient_match_trl_in_float64(h, lp, case):
+def test_loss_and_gradient_match_trl(h, lp, case):
     t_loss, t_grad, r_loss, r_grad = loss_math(h, lp, case)
-    check(f"loss [{case.name}]", tp.loss_diff(r_loss, t_loss), F64)
-    check(f"d loss / d logprobs [{case.name}]", tp.rel_diff(r_grad, t_grad), F64)
+    check(f"loss [{case.name}]", tp.loss_diff(r_loss, t_loss), LOSS_MATH)
+    check(f"d loss / d logprobs [{case.name}]", tp.rel_diff(r_grad, t_grad), LOSS_MATH)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="update.step_token_weights builds float32 token weights (mask.float())"
+)
+def test_loss_math_is_float64_exact(h, lp):
+    """Float64 log-probs in, float64 loss out: the float64 bound itself."""
+    t_loss, t_grad, r_loss, r_grad = loss_math(h, lp, tp.Case("dr_grpo", tp.BETA, 0.28, True))
+    assert tp.loss_diff(r_loss, t_loss) <= F64 and tp.rel_diff(r_grad, t_grad) <= F64
 
 
 def test_the_matrix_is_not_vacuous(h, lp):
@@ -149,6 +163,10 @@ def test_end_to_end_matches_trl(h, case):
     check(f"weight gradients {name}", e2e.grad_diff(ours["grads"], trl_side["grads"]), F32)
     check(f"policy log-probs {name}", tp.rel_diff(ours["live"][mask], trl_side["live"][mask]), F32)
     check(f"entropies {name}", tp.rel_diff(ours["entropy"][mask], trl_side["entropy"][mask]), F32)
+    # the logged entropy: the token mean over the whole step (TRL logs the mean of its
+    # micro-batches' token means; docs/run-folder.md says why r1zero does not)
+    token_mean = trl_side["entropy"][mask].mean().item()
+    check(f"logged entropy {name}", tp.loss_diff(ours["metrics"]["entropy"], token_mean), F32)
     if case.off_policy:
         old = tp.rel_diff(ours["old"][mask], out["old_per_token_logps"][mask])
         check(f"old log-probs {name}", old, F32)
@@ -193,7 +211,7 @@ def test_negative_control_on_policy_bias_correction_changes_only_the_gradient(h,
     base = tp.Case("dapo", tp.BETA, None, False, 2)
     flipped = tp.Case("dapo", tp.BETA, None, False, 2, use_bias_correction_kl=True)
     t_loss, t_grad, r_loss, r_grad = loss_math(h, lp, base, flipped)
-    assert _differs(r_loss, t_loss) <= F64
+    assert _differs(r_loss, t_loss) <= LOSS_MATH
     control("on-policy bias-corrected KL (gradient)", _differs(r_grad, t_grad))
 
 
@@ -223,14 +241,7 @@ def test_negative_control_temperature(h):
     case = tp.Case("bnpo", 0.0, None, False, 1)
     trl_side = e2e.trl_end_to_end(h, case)
     batch = tp.rollout_batch(trl_side["out"])
-    scorer = e2e.LogprobModel(h.model, 1.0, 1024)
-    live, _ = scorer(
-        batch.prompt_ids,
-        batch.prompt_mask,
-        batch.completion_ids,
-        batch.completion_mask,
-        torch.arange(tp.N),
-    )
+    live, _ = e2e.live_logprobs(h.model, batch, 1.0)
     mask = batch.completion_mask.bool()
     control(
         "log-probs at temperature 1.0 vs the sampling 0.7",

@@ -11,7 +11,8 @@ rollout: ``score`` / ``combine`` / the advantage estimators, ``frozen_logprobs``
 Two levels:
 - the loss math in float64: both sides score the same float64 leaf tensor of per-token
   log-probs (TRL's ``_get_per_token_logps_and_entropies`` and r1zero's scorer return slices of
-  it), so loss and d loss / d logprobs must agree to rounding (1e-12), for every setting;
+  it), so loss and d loss / d logprobs must agree to rounding, for every setting (float32
+  rounding while r1zero's per-token loss weights are float32, see test_parity_trl.py);
 - end to end: real models and both libraries' own log-prob kernels, gradients of every
   weight. Both keep log-probs in float32 (TRL's fused LM head accumulates in float32, r1zero
   rounds its float64 values to float32), so these agree to float32 rounding only.
@@ -313,14 +314,25 @@ def trl_loss_math(h: Harness, case: Case, out: dict, lp: dict) -> tuple[float, t
 
 
 class LeafScorer(torch.nn.Module):
-    """Stands in for LogprobModel: returns the leaf's rows for a micro-batch."""
+    """Stands in for LogprobModel: returns the leaf's rows for each forward pass. A pass
+    names its rows only through its tokens, so rows are found by their non-pad tokens
+    (prompt + completion: unique in the fixed rollout)."""
 
-    def __init__(self, leaf: torch.Tensor) -> None:
+    def __init__(self, leaf: torch.Tensor, batch: RolloutBatch) -> None:
         super().__init__()
         self.leaf = leaf
+        full = torch.cat([batch.prompt_ids, batch.completion_ids], 1)
+        self.row_of = {_tokens(r): i for i, r in enumerate(full)}
+        assert len(self.row_of) == N
 
-    def forward(self, prompt_ids, prompt_mask, completion_ids, completion_mask, index, **_):
-        return self.leaf[index, : completion_ids.shape[1]], torch.zeros_like(completion_ids)
+    def forward(self, input_ids, position_ids, attention_mask, gather_index, completion_ids, *_):
+        rows = [self.row_of[_tokens(r)] for r in input_ids]
+        lp = self.leaf[rows, : completion_ids.shape[1]]
+        return lp, torch.zeros_like(lp.detach())
+
+
+def _tokens(row: torch.Tensor) -> tuple[int, ...]:
+    return tuple(x for x in row.tolist() if x != PAD)
 
 
 def r1zero_loss_math(
@@ -333,7 +345,7 @@ def r1zero_loss_math(
     cfg = cfg or r1zero_config(case)
     leaf = lp["live"].clone().requires_grad_(True)
     metrics = accumulate_gradients(
-        LeafScorer(leaf),
+        LeafScorer(leaf, batch),
         batch,
         advantages.double(),
         cfg,

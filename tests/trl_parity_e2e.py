@@ -13,10 +13,12 @@ import torch
 from r1zero.rollout import RolloutBatch
 from r1zero.train.update import (
     LogprobModel,
+    MicroBatch,
     accumulate_gradients,
     frozen_logprobs,
     loss_mask,
     reference_logprobs,
+    sequence_logprobs,
 )
 from trl_parity import (
     MAX_C,
@@ -83,13 +85,7 @@ def r1zero_end_to_end(h: Harness, case: Case, batch: RolloutBatch, advantages) -
         ref_logprobs=ref,
         num_items_in_batch=int(loss_mask(batch, cfg).sum()),
     )
-    live, ent = scorer(
-        batch.prompt_ids,
-        batch.prompt_mask,
-        batch.completion_ids,
-        batch.completion_mask,
-        torch.arange(N),
-    )
+    live, ent = live_logprobs(model, batch, TEMPERATURE)
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
     return {
         "loss": metrics["loss"],
@@ -100,6 +96,18 @@ def r1zero_end_to_end(h: Harness, case: Case, batch: RolloutBatch, advantages) -
         "entropy": ent,
         "metrics": metrics,
     }
+
+
+def live_logprobs(model: torch.nn.Module, batch: RolloutBatch, temperature: float):
+    """r1zero's log-probs and entropies of the whole batch in the generation layout."""
+    mb = MicroBatch(
+        batch.prompt_ids,
+        batch.prompt_mask,
+        batch.completion_ids,
+        batch.completion_mask,
+        torch.arange(N),
+    )
+    return sequence_logprobs(model, mb, temperature=temperature, chunk_size=1024, with_entropy=True)
 
 
 def grad_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
