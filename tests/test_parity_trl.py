@@ -53,7 +53,20 @@ def closing_table():
     yield
     path = os.environ.get("R1ZERO_PARITY_TABLE")
     if path:
-        lines = ["| comparison | largest relative difference | bound |", "| --- | --- | --- |"]
+        import transformers
+
+        lines = [
+            "# Same numbers as TRL: every comparison",
+            "",
+            f"Written by `R1ZERO_PARITY_TABLE={path} python -m pytest tests/test_parity_trl.py`"
+            f" (trl {trl.__version__}, transformers {transformers.__version__}, torch"
+            f" {torch.__version__}); {len(TABLE)} rows. A bound `> x` is a negative control:"
+            " the setting differs on purpose and must be told apart. Relative differences are"
+            " max |r1zero - TRL| / max |TRL| (losses: / max(|TRL|, 1e-3)).",
+            "",
+            "| comparison | largest relative difference | bound |",
+            "| --- | --- | --- |",
+        ]
         for name, diff, tol in TABLE:
             bound = f"<= {tol:.0e}" if tol >= 0 else f"> {-tol:.0e}"
             lines.append(f"| {name} | {diff:.2e} | {bound} |")
