@@ -253,3 +253,11 @@ def test_trl_timeout_keeps_the_finished_generate_times(tmp_path):
     (tmp_path / "trl.json.progress").write_text(json.dumps({"generate_s": [431.7]}))
     r = trl_timed_out(js, 1, 560)
     assert r["trl_step_s_at_least"] == 431.7 and "its generate took 432 s" in r["skipped"]
+
+
+def test_micro_takes_a_compiled_suffix_and_rejects_the_rest():
+    from r1zero.bench.main import parse
+
+    assert parse(["--micro", "32c"]).micro == "32c"
+    with pytest.raises(SystemExit, match="e.g. 32 or 32c"):
+        parse(["--micro", "3x2"])

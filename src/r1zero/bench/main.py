@@ -24,6 +24,7 @@ import gc
 import hashlib
 import json
 import platform
+import re
 import shlex
 import sys
 import traceback
@@ -74,7 +75,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "use the fastest",
     )
     p.add_argument(
-        "--micro", type=int, default=None, help="micro-batch of the step; default: the fastest"
+        "--micro",
+        default=None,
+        help="micro-batch of the step and LoRA sections, e.g. 32 or 32c (compiled blocks); "
+        "default: the fastest in 'train' (this run's or a merged one's), else 16",
     )
     p.add_argument("--engine", default=None, help="rollout engine of the step; default fast")
     p.add_argument(
@@ -124,6 +128,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.steps, args.repeats = 1, 1
         args.trl_steps = min(args.trl_steps or 2, 2)
     args.grpo_overrides = grpo_overrides(args.grpo)
+    if args.micro and not re.fullmatch(r"[1-9]\d*c?", args.micro):
+        raise SystemExit(f"--micro {args.micro!r}: write a number of sequences, e.g. 32 or 32c")
     return args
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+WORKLOAD_NAMES = ("reference", "tutorial", "collapse")  # as r1zero.bench.workloads.NAMES
+
 GOALS = {  # key: (target, "min" or "max"), one H100; the reference workload
     "rollout_tok_per_s": (30_000, "min"),
     "train_mfu": (0.45, "min"),
@@ -106,7 +108,12 @@ def summary_lines(r: dict) -> list[str]:
         "| workload | completions (mean / max) | rollout | ref logprobs | update | step | peak | LoRA step | LoRA peak | TRL step |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, s in (r.get("workloads") or {}).items():
+    loads = r.get("workloads") or {}
+    for name in [*WORKLOAD_NAMES, *(n for n in loads if n not in WORKLOAD_NAMES)]:
+        if name not in loads:
+            lines.append(f"| {name} | not measured |" + " |" * 8)
+            continue
+        s = loads[name]
         w = s.get("workload") or {}
         lengths = f"{w.get('prompts', 0) * w.get('num_generations', 0)} x {_f(w.get('completion_mean'), '.0f')} / {w.get('completion_max')}"
         trl = f"{_f(s.get('trl_step_s'), '.2f')} s" if s.get("trl_step_s") else "not run"

@@ -196,13 +196,14 @@ class WorkloadRun:
         return self.bench.result["workloads"].get("reference", {}).get("train") or {}
 
     def micro(self) -> int:
-        if self.args.micro:
-            return self.args.micro
-        if self.args.quick:
+        if self.args.quick and not self.args.micro:
             return 4
         return int(self.best_train_key().rstrip("c"))
 
     def best_train_key(self) -> str:
+        """``--micro`` if given, else the fastest micro-batch key of the train section."""
+        if self.args.micro:
+            return str(self.args.micro)
         by = self.train_result().get("by_micro", {})
         return max(by, key=lambda k: by[k]["tok_per_s"]) if by else "16"
 
