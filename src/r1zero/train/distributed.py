@@ -93,6 +93,20 @@ class Dist:
             sharded.reshard_before(self.root, ref)
         policy.engine = sharded.GatheredEngine(policy.engine, self.root)
 
+    def describe(self) -> str | None:
+        """One banner line saying how the job is spread (None for one process)."""
+        if self.sharded:
+            return (
+                f"distributed: FSDP2 over {self.world} process(es): fp32 parameter, gradient and "
+                "AdamW shards (fully_shard per decoder layer + the log-prob module); compute in "
+                "the training dtype; each rollout gathers the full weights once, then reshards"
+            )
+        if self.world > 1:
+            return (
+                f"distributed: DDP over {self.world} processes (every rank holds the whole model)"
+            )
+        return None
+
     def full_weights(self, root: torch.nn.Module) -> contextlib.AbstractContextManager:
         """FSDP2: every rank gathers the full weights (then one rank may generate alone)."""
         if not self.sharded:
@@ -183,7 +197,9 @@ def make_dist() -> Dist:
         return Dist()
     from accelerate import Accelerator
 
-    acc = Accelerator(cpu=not torch.cuda.is_available())
+    # r1zero's own bf16 / torch_dtype keys set the precision; accelerate's mixed_precision
+    # would wrap the DDP module's forward in autocast on top of them, silently.
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
     fsdp = _fsdp_settings(acc)
     _check_type(acc, fsdp)
     if fsdp is not None and not torch.distributed.is_initialized():
