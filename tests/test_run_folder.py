@@ -163,3 +163,37 @@ def test_links_inside_a_trackers_folder_are_the_trackers_business(tmp_path):
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "step-000000.json").symlink_to(tmp_path / ckpt.MARKER)
     assert ckpt.first_symlink(tmp_path) == tmp_path / "eval" / "step-000000.json"
+
+
+@pytest.mark.slow  # a fresh interpreter: 20-60 s of imports on a busy 2-core machine
+def test_ctrl_c_in_a_real_process_says_what_is_saved(work, tmp_path):
+    """SIGINT to ``python -m r1zero train`` past its second checkpoint: one line naming the
+    checkpoint that holds the run and how to resume, and no traceback."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    args = hostile.train_args(work, out)
+    args[args.index("--max_steps") + 1] = "500"  # long enough to be interrupted
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "r1zero", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint-2").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    lines = [ln for ln in output.splitlines() if "interrupted in step" in ln]
+    assert len(lines) == 1, output[-3000:]
+    last = ckpt.latest_resumable(out)
+    assert last is not None and f": {last.name} in " in lines[0], lines[0]
+    assert "run the same command again to resume from it" in lines[0]
+    assert "Traceback" not in output, output[-3000:]
