@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 
 from r1zero.config import GRPOConfig
 from r1zero.task.rewards import REWARD_FUNCS
+from r1zero.train.display import phase
 from r1zero.train.experience import Policy, rollout, score
 
 EVAL_REWARDS = [(n, REWARD_FUNCS[n]) for n in ("format", "equation", "thought_len")]
@@ -18,6 +20,27 @@ EVAL_REWARDS = [(n, REWARD_FUNCS[n]) for n in ("format", "equation", "thought_le
 
 def _scored(
     policy: Policy, rows: list[dict], cfg: GRPOConfig, *, greedy: bool, n: int, batch_size: int
+) -> list[dict]:
+    what = (
+        f"evaluating on {len(rows)} held-out problems (greedy)"
+        if greedy
+        else f"sampling {n} completions of each of {len(rows)} held-out problems (pass@{n})"
+    )
+    with phase(what, total=len(rows)) as advance:
+        return _scored_batches(
+            policy, rows, cfg, greedy=greedy, n=n, batch_size=batch_size, advance=advance
+        )
+
+
+def _scored_batches(
+    policy: Policy,
+    rows: list[dict],
+    cfg: GRPOConfig,
+    *,
+    greedy: bool,
+    n: int,
+    batch_size: int,
+    advance: Callable[[int], None],
 ) -> list[dict]:
     out = []
     for s in range(0, len(rows), batch_size):
@@ -39,6 +62,7 @@ def _scored(
                     "problem": s + i // n,
                 }
             )
+        advance(len(rep_rows) // n)
     return out
 
 

@@ -24,6 +24,7 @@ from r1zero.train.build import Run, setup
 from r1zero.train.display import Display
 from r1zero.train import sharded
 from r1zero.train.distributed import assert_in_sync, rank_prompts
+from r1zero.train.estimate import first_step
 from r1zero.train.experience import Experience
 from r1zero.train.logs import RunLogger, completion_records
 from r1zero.train.optim import precision_summary
@@ -216,7 +217,7 @@ def interrupted(run: Run | None, step: int) -> str:
 def _train(cfg: Config, at: dict[str, Any]) -> dict[str, Any]:
     quiet = Display(1, 0, live=False, logging_steps=1)
     run = at["run"] = setup(cfg, quiet.print)
-    at["step"] = run.start_step + 1
+    at["step"] = at["first"] = run.start_step + 1
     main = run.dist.is_main
     g, r = cfg.grpo, cfg.run
     display = Display(
@@ -243,7 +244,8 @@ def _train(cfg: Config, at: dict[str, Any]) -> dict[str, Any]:
     with display if main else _Null():
         for step in range(run.start_step + 1, run.total_steps + 1):
             at["step"] = step
-            metrics, exp, fresh = _one_step(run, step, exp, prompts)
+            with first_step(run, step, display.print) if step == at["first"] else _Null():
+                metrics, exp, fresh = _one_step(run, step, exp, prompts)
             if step == run.start_step + 1:
                 assert_in_sync(run.opt.scorer, run.dist)  # DDP: the ranks' replicas agree
             records = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from r1zero.config import ConfigError, ModelConfig
+from r1zero.train.display import phase
 
 log = logging.getLogger("r1zero")
 
@@ -58,6 +60,12 @@ def local_or_hub(name: str) -> str:
     return str(p.resolve()) if p.is_dir() else name
 
 
+@functools.cache
+def _warn_once(message: str) -> None:
+    """The policy and the reference model load alike; the user needs each warning once."""
+    log.warning(message)
+
+
 def _first_line(e: Exception) -> str:
     lines = str(e).strip().splitlines()
     text = lines[0] if lines else ""
@@ -93,21 +101,20 @@ def load_model(
     name = local_or_hub(name)
     attn = cfg.attn_implementation
     if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-        log.warning(
-            "attn_implementation flash_attention_2: flash-attn is not installed; using sdpa"
-        )
+        _warn_once("attn_implementation flash_attention_2: flash-attn is not installed; using sdpa")
         attn = "sdpa"
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            name,
-            revision=cfg.model_revision,
-            dtype=dtype,
-            attn_implementation=attn,
-            trust_remote_code=cfg.trust_remote_code,
-        )
-    except Exception as e:  # OSError, ValueError, SafetensorError (truncated weights), ...
-        raise ConfigError(f"model_name_or_path: cannot load {name}: {_first_line(e)}") from None
-    model.to(device)
+    with phase(f"loading {name} ({str(dtype).removeprefix('torch.')}, {device.type})"):
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                name,
+                revision=cfg.model_revision,
+                dtype=dtype,
+                attn_implementation=attn,
+                trust_remote_code=cfg.trust_remote_code,
+            )
+        except Exception as e:  # OSError, ValueError, SafetensorError (truncated weights), ...
+            raise ConfigError(f"model_name_or_path: cannot load {name}: {_first_line(e)}") from None
+        model.to(device)
     if cfg.use_peft:
         from peft import LoraConfig, get_peft_model
 
