@@ -292,7 +292,8 @@ def memory_cap(device: torch.device, gib: float | None) -> bool:
     total = torch.cuda.get_device_properties(device).total_memory
     fraction = 1.0 if gib is None else min(1.0, gib * 2**30 / total)
     torch.cuda.empty_cache()
-    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    torch.cuda.set_per_process_memory_fraction(fraction, index)  # wants an index, not 'cuda'
     return gib is not None
 
 
