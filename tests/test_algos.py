@@ -508,3 +508,15 @@ def test_nan_rewards_log_as_null_and_step_means_skip_them():
     assert m["reward"] == pytest.approx(2 / 3) and m["rewards/mine"] == pytest.approx(2 / 3)
     assert m["reward_std"] == pytest.approx(torch.tensor([1.0, 0.0, 1.0]).std().item())
     json.dumps({k: significant(v) for k, v in m.items()}, allow_nan=False)
+
+
+def test_dynamic_sampling_keeps_groups_with_two_different_scored_rewards():
+    """A group whose scored rewards are equal, or that has none, has all advantages 0:
+    DAPO's dynamic sampling drops it. Before, torch.max propagated NaN and kept both."""
+    from r1zero.algos.advantages import informative_groups
+
+    r = torch.tensor([1.0, NAN, 1.0, 1.0, NAN, NAN, NAN, NAN, 0.0, NAN, 1.0, 1.0])
+    assert informative_groups(r, 4).tolist() == [False, False, True]
+    for name in ADVANTAGES:
+        adv = ADVANTAGES[name](r, 4).view(3, 4)
+        assert (adv[:2] == 0).all() and (adv[2] != 0).any(), name

@@ -86,10 +86,22 @@ def rloo_advantages(rewards: torch.Tensor, num_generations: int, **_: object) ->
     return _no_nan(r - baseline)
 
 
+def _scored_range(rewards: torch.Tensor, num_generations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per group, the largest and smallest scored (non-NaN) reward; -inf / inf if none."""
+    r = _groups(rewards, num_generations)
+    high = r.nan_to_num(nan=-torch.inf).max(dim=1).values
+    return high, r.nan_to_num(nan=torch.inf).min(dim=1).values
+
+
+def informative_groups(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
+    """(P,) bool: at least two different scored rewards, the only groups whose advantages are
+    not all 0 (DAPO's dynamic sampling keeps these; NaN rewards do not count)."""
+    high, low = _scored_range(rewards, num_generations)
+    return high > low
+
+
 def zero_std_fraction(rewards: torch.Tensor, num_generations: int) -> float:
     """Fraction of groups whose scored (non-NaN) rewards are all equal: they carry no GRPO
     signal. A group with no scored reward does not count (TRL: its std is NaN, not 0)."""
-    r = _groups(rewards, num_generations)
-    high = r.nan_to_num(nan=-torch.inf).max(dim=1).values
-    low = r.nan_to_num(nan=torch.inf).min(dim=1).values
+    high, low = _scored_range(rewards, num_generations)
     return (high == low).float().mean().item()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from r1zero.algos import zero_std_fraction
-from r1zero.algos.advantages import nanstd
+from r1zero.algos.advantages import informative_groups, nanstd
 from r1zero.config import GRPOConfig
 from r1zero.train.distributed import Dist
 from r1zero.train.experience import Experience, Policy, concat, keep_groups, make_experience
@@ -44,8 +44,7 @@ def collect(
     for attempt in range(cfg.dynamic_sampling_max_tries):
         if attempt:
             exp = make_experience(policy, next(prompts), cfg, reward_funcs)
-        r = exp.rewards.view(-1, G)
-        useful = r.max(1).values != r.min(1).values
+        useful = informative_groups(exp.rewards, G)  # NaN (abstained) rewards left out
         exp = keep_groups(exp, useful, G)
         kept = exp if kept is None else concat(kept, exp, policy.tokenizer.pad_token_id)
         if len(kept.rows) >= want * G:
