@@ -191,3 +191,16 @@ def test_bf16_run_saves_weights_that_moved_like_float32(tiny_model_dir, tmp_path
     (moved, dist), (_, dist32) = out["true"], out["false"]
     assert moved >= 0.5, out  # without master weights: 0.30, and a quarter of the distance
     assert dist >= 0.5 * dist32, out
+
+
+def test_metrics_keep_six_significant_digits(tmp_path) -> None:
+    import json
+
+    from r1zero.train.logs import RunLogger, significant
+
+    assert significant(5e-7) == 5e-7 and significant(1.234567891e-9) == 1.23457e-9
+    assert significant(123456.789) == 123457.0 and significant(float("nan")) is None
+    logger = RunLogger(tmp_path, [], run_name="t", config={})
+    logger.log(1, {"learning_rate": 5e-7, "kl": 3.21e-8, "loss": float("inf")})
+    row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert row == {"step": 1, "learning_rate": 5e-7, "kl": 3.21e-8, "loss": None}
