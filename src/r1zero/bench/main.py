@@ -64,7 +64,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--rollout",
         default=None,
-        help="engine@sequences list (engines: hf, hf_static, fast, fast_eager, fast_nocompact); "
+        help="engine@sequences list (engines: hf, hf_static, fast, fast_eager, fast_nocompact, "
+        "fast_mm, fast_splitk, fast_auto); "
         "default hf,hf_static,fast x 128,256 for reference, fast@128 for the long workloads",
     )
     p.add_argument(
