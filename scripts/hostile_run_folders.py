@@ -258,6 +258,13 @@ def make_changed_settings(work: Path, case: Path):
     return _copy(work, case, "interrupted"), [], extra
 
 
+def make_only_model(work: Path, case: Path):
+    """Checkpoints without optimizer state, as save_only_model writes them."""
+    out = _copy(work, case, "interrupted")
+    (out / "checkpoint-1" / "resume_state.pt").unlink()
+    return out, [out], []
+
+
 def make_never_resume(work: Path, case: Path):
     out = _copy(work, case, "interrupted")
     return out, [out], ["--resume_from_checkpoint", "false"]
@@ -351,6 +358,12 @@ CASES = [
             and _close(r["lrs"][1:], [2e-4 * 2 / 3, 2e-4 / 3])  # linear decay over 3 steps
         ),
         show="changed on resume",
+    ),
+    Case(
+        "the same command again on a run with only save_only_model checkpoints",
+        "refused in one line (it cannot resume; starting over would replace them)",
+        make_only_model,
+        lambda r: _refused(r, "cannot resume") and r["untouched"],
     ),
     Case(
         "`--resume_from_checkpoint false` on a run folder with a checkpoint",

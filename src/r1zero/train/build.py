@@ -66,7 +66,8 @@ def setup(cfg: Config, display_print=print) -> Run:
         ckpt.clean_temporaries(out)
     dist.barrier()
     run_id = ckpt.run_id(out) or ""
-    resume_dir = resume.choose(cfg, out, new=bool(dist.gather(new)[0]), say=display_print)
+    say = display_print if dist.is_main else _silent
+    resume_dir = resume.choose(cfg, out, new=bool(dist.gather(new)[0]), say=say)
     seed_everything(g.seed, r.deterministic)  # same on every rank: identical LoRA init
     device = dist.device() or pick_device()
     if g.tf32 and device.type == "cuda":
@@ -115,7 +116,7 @@ def setup(cfg: Config, display_print=print) -> Run:
     run.run_id = run_id
     torch.manual_seed(g.seed + 1_000_003 * dist.rank)  # each rank samples its own completions
     if resume_dir is not None:
-        _restore(run, resume_dir, display_print if dist.is_main else _silent)
+        _restore(run, resume_dir, say)
     if dist.is_main:
         ckpt.write_new(out / "config.yaml", to_yaml(cfg))
     return run

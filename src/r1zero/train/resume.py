@@ -81,6 +81,13 @@ def choose(cfg: Config, out: Path, *, new: bool, say: Any) -> Path | None:
         )
     for name in ckpt.foreign_checkpoints(out):
         say(f"[yellow]warning[/]: ignoring {out / name}: not written by this run")
+    own = ckpt.checkpoints(out)
+    if found is None and own:
+        raise ckpt.CheckpointError(
+            f"{out} holds this run up to {own[-1][1].name} but no checkpoint with "
+            f"{ckpt.RESUME_FILE} (save_only_model), so it cannot resume, and starting over "
+            f"would replace those checkpoints: {FRESH}"
+        )
     if found is None and (out / "metrics.jsonl").exists():
         say(f"{out}: no resumable checkpoint yet; starting its run again at step 0")
     return found
