@@ -119,13 +119,13 @@ class ForcedLengths:
 def make_engine(name: str):
     """``measure.make_engine`` (``hf``, ``hf_static``, ``fast``, ``fast_eager``), plus
     ``fast_nocompact`` (every row runs until the longest ends, as before compaction) and
-    ``fast_mm``, ``fast_splitk``, ``fast_auto`` (the engine's other decode attentions, see
+    ``fast_mm``, ``fast_auto`` (the engine's other decode attentions, see
     ``FastEngine``), to measure each against the default."""
     from r1zero.rollout.fast import FastEngine
 
     if name == "fast_nocompact":
         return FastEngine(compact=False)
-    attention = {"fast_mm": "matmul", "fast_splitk": "splitk", "fast_auto": "auto"}
+    attention = {"fast_mm": "matmul", "fast_auto": "auto"}
     if name in attention:
         return FastEngine(decode_attention=attention[name])
     return M.make_engine(name)

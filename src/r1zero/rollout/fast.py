@@ -116,10 +116,10 @@ class FastEngine:
             cap) that the buffers may take. They stay allocated between calls (the graphs
             point into them), so the update that follows a rollout runs beside them: 0.4 of a
             24 GB card leaves the update the rest; on an H200 no workload here splits.
-        decode_attention: ``sdpa`` (one fused kernel), ``matmul`` (two cuBLAS products and
-            a softmax), ``splitk`` (the slots in chunks of 128, for small batches at long
-            context; compiled with the layers) or ``auto`` (splitk below 64 rows of 2 KV
-            heads, sdpa above); each reads every cached key once. For measuring which wins.
+        decode_attention: ``sdpa`` (one fused kernel, one block per row and KV head),
+            ``matmul`` (two cuBLAS products and an fp32 softmax: cuBLAS tiles the slots) or
+            ``auto`` (matmul below 128 rows x KV heads, sdpa above); each reads every cached
+            key once, without copies. For measuring which wins.
     """
 
     def __init__(
@@ -313,7 +313,6 @@ class FastEngine:
         self._graphs, self._graph_key = {}, None
         self._store = KVStore.allocate(config, B, L, dtype, device)
         self._store.decode_impl = self.decode_attention
-        self._store.decode_fn = self._decode_fn(device)
         self._state, self._buffer_key = DecodeState.allocate(B, L, device), key
         return self._store, self._state
 
@@ -350,19 +349,6 @@ class FastEngine:
             return fn
         graphs[(b, window)] = capture_cuda_graph(fn, self._generator, self._pool, state, b)
         return graphs[(b, window)]
-
-    def _decode_fn(self, device: torch.device) -> Callable | None:
-        """The split-KV attentions compiled once for all layers (their reductions and
-        pointwise ops fused); None: the plain function."""
-        if self.decode_attention not in ("splitk", "auto"):
-            return None
-        if not (device.type == "cuda" if self.compile is None else self.compile):
-            return None
-        key = ("decode attention", self.decode_attention)
-        if key not in self._compiled:
-            fn = kv.DECODE_ATTENTION[self.decode_attention]
-            self._compiled[key] = torch.compile(fn, dynamic=True)
-        return self._compiled[key]
 
     def _forward_fn(self, on_cuda: bool) -> Callable[..., torch.Tensor]:
         """The decode step's model call, its layers compiled once per engine (shared by every

@@ -11,7 +11,6 @@ compact its batch: a decode graph of ``b`` rows reads the first ``b`` rows of ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -32,7 +31,6 @@ class KVStore:
     slot: torch.Tensor  # (1,) long: cache slot of the token being decoded
     prefill: bool = False  # True while the prompts run in (they fill slots [0, P))
     decode_impl: str = "sdpa"  # a key of DECODE_ATTENTION
-    decode_fn: Callable | None = None  # the engine's (compiled) version of it, if any
 
     @classmethod
     def allocate(cls, config, B: int, L: int, dtype, device) -> KVStore:
@@ -136,7 +134,7 @@ def store_attention(
     k_cache.index_copy_(2, store.slot, key)
     v_cache.index_copy_(2, store.slot, value)
     W = attention_mask.shape[-1]
-    attend = store.decode_fn or DECODE_ATTENTION[store.decode_impl]
+    attend = DECODE_ATTENTION[store.decode_impl]
     return attend(query, k_cache[:, :, :W], v_cache[:, :, :W], attention_mask, scaling)
 
 
@@ -175,41 +173,18 @@ def decode_attention_matmul(query, key, value, mask, scaling) -> tuple[torch.Ten
     return torch.matmul(probs, value).reshape(b, 1, H, D), None
 
 
-def decode_attention_splitk(query, key, value, mask, scaling, chunk: int = 128):
-    """Split-KV decode attention (flash-decoding's idea in batched products): the W slots in
-    W / chunk chunks, each chunk's scores and partial output one small product of its own,
-    so a batch of 2 rows at 4,000 tokens still spreads over the GPU (SDPA's kernel gives
-    each (row, KV head) one block that walks all W slots), then one softmax over all chunks.
-    """
-    b, H, _, D = query.shape
-    Hkv, W = key.shape[1], key.shape[2]
-    c = chunk if W % chunk == 0 else W
-    S, G = W // c, H // Hkv
-    q = query.view(b, Hkv, 1, G, D) * (scaling if scaling is not None else D**-0.5)
-    k = key.view(b, Hkv, S, c, D)  # the slots' dimension split: still a view of the cache
-    v = value.view(b, Hkv, S, c, D)
-    scores = torch.matmul(q, k.transpose(-1, -2)).float()  # (b, Hkv, S, G, c)
-    scores = scores + mask.view(b, 1, S, 1, c)  # additive mask, (b, 1, 1, W) before
-    top = scores.amax(dim=(2, 4), keepdim=True)  # (b, Hkv, 1, G, 1)
-    weights = torch.exp(scores - top)
-    total = weights.sum(dim=(2, 4))  # (b, Hkv, G)
-    parts = torch.matmul(weights.to(value.dtype), v)  # (b, Hkv, S, G, D)
-    out = parts.float().sum(2) / total[..., None]  # (b, Hkv, G, D)
-    return out.to(query.dtype).reshape(b, 1, H, D), None
-
-
 def decode_attention_auto(query, key, value, mask, scaling):
-    """Split-KV while the rows x KV heads are too few to fill the GPU's 132 multiprocessors
-    with SDPA's one block each; SDPA's single kernel above that."""
+    """Two cuBLAS products while the rows x KV heads are too few to fill the GPU's 132
+    multiprocessors with SDPA's one block each (the tail of a long-tailed rollout: cuBLAS
+    tiles, and may split, the W slots); SDPA's single kernel above that."""
     if query.shape[0] * key.shape[1] < 128:
-        return decode_attention_splitk(query, key, value, mask, scaling)
+        return decode_attention_matmul(query, key, value, mask, scaling)
     return decode_attention(query, key, value, mask, scaling)
 
 
 DECODE_ATTENTION = {
     "sdpa": decode_attention,
     "matmul": decode_attention_matmul,
-    "splitk": decode_attention_splitk,
     "auto": decode_attention_auto,
 }
 AttentionInterface.register(ATTENTION_NAME, store_attention)
