@@ -230,3 +230,10 @@ def test_token_budget_keys_are_checked():
     for key in ("ppo_max_token_len_per_gpu", "log_prob_max_token_len_per_gpu"):
         with pytest.raises(ConfigError, match=f"{key} must be at least 1"):
             from_dict({key: 0})
+
+
+def test_a_batch_not_padded_as_generated_is_refused():
+    batch = ragged_batch()
+    batch.prompt_mask[0, -1] = 0  # a hole at the end of a prompt
+    with pytest.raises(ValueError, match="left-padded prompts and right-padded completions"):
+        plan_chunks(batch, batch.completion_mask, micro_size=4, max_tokens=420, packed=False)

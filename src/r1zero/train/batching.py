@@ -163,6 +163,7 @@ def budget_chunks(
 ) -> list[Chunk]:
     """Rows grouped by length under ``max_tokens``, laid out right-padded or packed."""
     prompt_lens = batch.prompt_mask.sum(-1)
+    _check_padding(batch, prompt_lens)
     lengths = (prompt_lens + batch.completion_mask.sum(-1)).tolist()
     active = (mask.sum(-1) > 0).nonzero().flatten().tolist()
     if not active:  # nothing to learn from: still one (zero-gradient) pass, so backward runs
@@ -174,6 +175,23 @@ def budget_chunks(
         layout(batch, mask, torch.tensor([active[j] for j in g], device=dev), prompt_lens)
         for g in groups
     ]
+
+
+def _check_padding(batch: RolloutBatch, prompt_lens: torch.Tensor) -> None:
+    """The layouts copy each row's last ``prompt_len`` prompt columns and first completion
+    columns: prompts must be left-padded and completions right-padded, as generated."""
+    P, C = batch.prompt_ids.shape[1], batch.completion_ids.shape[1]
+    dev = prompt_lens.device
+    left = torch.arange(P, device=dev)[None] >= (P - prompt_lens)[:, None]
+    right = torch.arange(C, device=dev)[None] < batch.completion_mask.sum(-1)[:, None]
+    if not (
+        torch.equal(batch.prompt_mask.bool(), left)
+        and torch.equal(batch.completion_mask.bool(), right)
+    ):
+        raise ValueError(
+            "token-budget passes need left-padded prompts and right-padded completions "
+            "(as the rollout engines return them); set use_dynamic_bsz and padding_free off"
+        )
 
 
 def _source_columns(
