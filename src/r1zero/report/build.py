@@ -146,7 +146,7 @@ def build_report(
     max_samples_per_step: int = 12,
     title: str | None = None,
     max_mb: float = 18.0,
-    max_text_mb: float = 64.0,
+    max_text_mb: float = 32.0,
     workers: int = 2,
     refresh_s: int | None = None,
     cache: dict | None = None,

@@ -226,6 +226,7 @@
     DATA.charts.forEach(drawChart);
   }
   drawAll();
+  performance.mark("r1zero-charts");
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
@@ -368,6 +369,7 @@
       return;
     }
     var data = b64 ? await inflate(b64) : { samples: [], prompts: [] };
+    performance.mark("r1zero-inflated");
     PROMPTS = data.prompts;
     SAMPLES = data.samples;
     SAMPLES.forEach(function (x) { x.key = "r" + x.r + "-s" + x.s + "-i" + x.i; });
@@ -389,6 +391,7 @@
     $("more").addEventListener("click", function () { render(true); });
     window.addEventListener("hashchange", function () { if (readHash()) { apply(); $("samples").scrollIntoView(); } });
     if (DATA.refresh) liveReload(DATA.refresh);
+    performance.mark("r1zero-ready");
     document.body.dataset.ready = "1";
   }
   // ------------------------------------------------------------------ live mode

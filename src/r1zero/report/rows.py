@@ -100,6 +100,8 @@ def _number(row: dict, key: str) -> float | None:
 
 def _int(row: dict, key: str, *, required: bool = False) -> int | None:
     v = row.get(key)
+    if type(v) is int and -MAX_ABS_INT <= v <= MAX_ABS_INT:  # the common case, fast
+        return v
     if v is None and not required:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
@@ -107,6 +109,15 @@ def _int(row: dict, key: str, *, required: bool = False) -> int | None:
     if abs(v) > MAX_ABS_INT:
         raise BadRow(f"{key} is out of range (|{key}| > 1e15)")
     return v
+
+
+def _ints(nums: list) -> list[int]:
+    if all(type(n) is int and -MAX_ABS_INT <= n <= MAX_ABS_INT for n in nums):
+        return nums
+    bad = next(n for n in nums if type(n) is not int or abs(n) > MAX_ABS_INT)
+    raise BadRow(
+        f"nums holds {type(bad).__name__ if type(bad) is not int else 'an integer out of range'}"
+    )
 
 
 def completion_row(obj: Any) -> dict[str, Any]:
@@ -130,7 +141,7 @@ def completion_row(obj: Any) -> dict[str, Any]:
     return {
         "step": _int(obj, "step"),
         "group": _int(obj, "group"),
-        "nums": None if nums is None else [_int({"nums": n}, "nums", required=True) for n in nums],
+        "nums": None if nums is None else _ints(nums),
         "target": _int(obj, "target"),
         "prompt": prompt,
         "completion": completion,
