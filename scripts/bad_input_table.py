@@ -1,6 +1,6 @@
 """Bad-input table: what r1zero says, and how fast, for each kind of bad input.
 
-    python scripts/bad_input_table.py [--doc docs/reliability.md] [--json FILE] [--only config,model,data,completion]
+    python scripts/bad_input_table.py [--doc docs/reliability.md] [--json FILE] [--only config,model,data,score,eval,completion,target]
 
 Config, model and data cases run ``python -m r1zero train ...`` in a subprocess on a fast
 random-init model and record the exit status, the error line from stderr (the first
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -38,13 +39,14 @@ ENV = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"
 class Case:
     """One bad input: extra ``r1zero train`` options, and files it needs made first."""
 
-    kind: str  # config | model | data
+    kind: str  # config | model | data | score | eval
     name: str
     args: list[str]
     make: Callable[[Path, Path], None] | None = None  # (workdir, good model dir) -> None
     note: str = ""
     expect_ok: bool = False  # a case that must run (e.g. the chat-template fallback)
     extra: dict = field(default_factory=dict)
+    command: str = "train"  # score and eval cases get only their own args
 
 
 # ---------------------------------------------------------------- files the cases need
@@ -92,6 +94,41 @@ def _remove(*names: str) -> Callable[[Path], None]:
 
 def _overwrite(name: str, text: str) -> Callable[[Path], None]:
     return lambda d: (d / name).write_text(text)
+
+
+def _gzip_rows(rel: str, rows: list) -> Callable[[Path, Path], None]:
+    def make(work: Path, model: Path) -> None:
+        import gzip
+
+        with gzip.open(work / rel, "wt", encoding="utf-8") as fh:
+            fh.write("".join(json.dumps(r) + "\n" for r in rows))
+
+    return make
+
+
+def _lora(rel: str, base: str | None = None) -> Callable[[Path, Path], None]:
+    """A LoRA run folder as r1zero leaves it: adapter and tokenizer, no config.json;
+    ``base`` overrides the base model path the adapter names ("" = a path that is gone)."""
+
+    def make(work: Path, model: Path) -> None:
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dest = work / rel
+        if not (dest / "adapter_config.json").exists():
+            lora = get_peft_model(AutoModelForCausalLM.from_pretrained(str(model)), LoraConfig(r=2, target_modules="all-linear"))  # fmt: skip
+            lora.save_pretrained(dest)
+            AutoTokenizer.from_pretrained(str(model)).save_pretrained(dest)
+        if base is not None:
+            cfg = json.loads((dest / "adapter_config.json").read_text())
+            cfg["base_model_name_or_path"] = base or str(work / "gone-base-model")
+            (dest / "adapter_config.json").write_text(json.dumps(cfg))
+
+    return make
+
+
+_COMPLETION = "ok</think>\n<answer>3 + 5 * 2</answer>"
+_SAMPLES = "".join("\n\n==============\n<think>" + c for c in [_COMPLETION, "no tags at all"])
 
 
 def _no_chat_template(d: Path) -> None:
@@ -278,6 +315,20 @@ CASES: list[Case] = [
         extra={"parquet_rows": 0},
     ),
     Case("data", "folder without data files", ["--dataset_id_or_path", "@empty-dir/"]),
+    Case(_C, "swanlab true, swanlab not installed", ["--swanlab", "true"], extra={"block": "swanlab"}),
+    # r1zero score
+    Case("score", "a run's completions/step-*.jsonl.gz", ["@step-000001.jsonl.gz", "--out", "@scored.jsonl"], _gzip_rows("step-000001.jsonl.gz", [{"completion": _COMPLETION, "nums": [3, 5, 2], "target": 13}]), note="scores it", expect_ok=True, command="score"),
+    Case("score", "the tutorial's completion_samples.txt", ["@completion_samples.txt", "--out", "@scored.jsonl"], _write("completion_samples.txt", _SAMPLES), note="format and thought_len (no nums/target recorded)", expect_ok=True, command="score"),
+    Case("score", "plain text, not JSON lines", ["@notes.txt", "--out", "@scored.jsonl"], _write("notes.txt", "some notes\n"), command="score"),
+    Case("score", "binary file", ["@model.bin", "--out", "@scored.jsonl"], extra={"bytes": b"\x00\xff\xfe\x80" * 8}, command="score"),
+    Case("score", "target 1e10000000", ["@t1.jsonl", "--out", "@scored.jsonl"], _write("t1.jsonl", json.dumps({"completion": _COMPLETION, "nums": [3, 5, 2], "target": "1e10000000"}) + "\n"), command="score"),
+    Case("score", "target 1e-999999999", ["@t2.jsonl", "--out", "@scored.jsonl"], _write("t2.jsonl", json.dumps({"completion": _COMPLETION, "nums": [3, 5, 2], "target": "1e-999999999"}) + "\n"), command="score"),
+    Case("score", "target 1/0", ["@t3.jsonl", "--out", "@scored.jsonl"], _write("t3.jsonl", json.dumps({"completion": _COMPLETION, "nums": [3, 5, 2], "target": "1/0"}) + "\n"), command="score"),
+    Case("score", "target NaN", ["@t4.jsonl", "--out", "@scored.jsonl"], _write("t4.jsonl", '{"completion": "x", "nums": [3, 5, 2], "target": NaN}\n'), command="score"),
+    Case("score", "target a 5000-digit integer", ["@t5.jsonl", "--out", "@scored.jsonl"], _write("t5.jsonl", '{"completion": "x", "nums": [3, 5, 2], "target": ' + "9" * 5000 + "}\n"), command="score"),
+    # r1zero eval
+    Case("eval", "LoRA run folder (no config.json)", ["@lora-run", "--data", "@good.jsonl", "--n", "2", "--max-new-tokens", "4"], _lora("lora-run"), note="evaluates the base with the adapter", expect_ok=True, command="eval"),
+    Case("eval", "LoRA adapter whose base is gone", ["@lora-orphan", "--data", "@good.jsonl", "--n", "2", "--max-new-tokens", "4"], _lora("lora-orphan", base=""), command="eval"),
 ]  # fmt: skip
 
 
@@ -310,7 +361,11 @@ def prepare(case: Case, work: Path, model: Path, data: Path) -> list[str]:
         import pyarrow.parquet as pq
 
         pq.write_table(pa.table({"nums": pa.array([], pa.list_(pa.int64())), "target": pa.array([], pa.int64())}), work / "empty.parquet")  # fmt: skip
+    if "bytes" in case.extra:
+        (work / case.args[0][1:]).write_bytes(case.extra["bytes"])
     args = [str(work / a[1:]) if a.startswith("@") else a for a in case.args]
+    if case.command != "train":
+        return [case.command, *args]
     config = [a for a in args if a.endswith(".yaml")]
     rest = [a for a in args if not a.endswith(".yaml")]
     return ["train", *config, *base_args(work, model, data, case.name), *rest]
@@ -329,12 +384,18 @@ def error_line(stderr: str) -> str:
 
 def run_cli_case(case: Case, work: Path, model: Path, data: Path) -> dict:
     args = prepare(case, work, model, data)
+    env = {**os.environ, **ENV}
+    if "block" in case.extra:  # a package made unimportable, as if not installed
+        blocker = work / "blocked" / case.extra["block"]
+        blocker.mkdir(parents=True, exist_ok=True)
+        (blocker / "__init__.py").write_text("raise ImportError('not installed')\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(blocker.parent), env.get("PYTHONPATH", "")])
     t0 = time.perf_counter()
     r = subprocess.run(
         [sys.executable, "-m", "r1zero", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **ENV},
+        env=env,
         timeout=600,
     )
     seconds = time.perf_counter() - t0
@@ -342,7 +403,8 @@ def run_cli_case(case: Case, work: Path, model: Path, data: Path) -> dict:
     return {
         "kind": case.kind,
         "case": case.name,
-        "input": " ".join(case.args).replace("@", ""),
+        "input": (case.command + " " if case.command != "train" else "")
+        + " ".join(case.args).replace("@", ""),
         "exit": r.returncode,
         "message": error_line(r.stderr) if r.returncode else (case.note or "runs"),
         "traceback": "Traceback" in r.stderr,
@@ -427,6 +489,45 @@ def run_completion_cases() -> list[dict]:
     return rows
 
 
+TARGETS = ["1e10000000", "1e30000000", "1e-999999999", "1/0", "nan", "inf", 10**100_000,
+           float("nan"), float("inf"), True, None, "98"]  # fmt: skip
+"""Hostile ``target`` values (issue 21): the equation reward must answer each within 10 ms."""
+
+
+def _target_name(t: object) -> str:
+    """repr, except for huge ints (repr refuses over 4,300 digits)."""
+    if isinstance(t, int) and not isinstance(t, bool) and t.bit_length() > 1000:
+        return f"int of {math.floor(math.log10(t)) + 1:,} digits"
+    return repr(t)
+
+
+def run_target_cases() -> list[dict]:
+    """The equation reward on the control completion with each hostile target (slowest of 3)."""
+    from r1zero.task.rewards import REWARD_FUNCS, equation_failure
+
+    good = "Let me add them.</think>\n<answer>44 + 19 + 35</answer>"
+    rows = []
+    for t in TARGETS:
+        slowest = 0.0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            value = REWARD_FUNCS["equation"]([good], nums=[NUMS], target=[t])[0]
+            slowest = max(slowest, time.perf_counter() - t0)
+        why = equation_failure(good, NUMS, t) or "solved"
+        rows.append({"case": _target_name(t), "equation": value, "why": why, "max_ms": round(slowest * 1000, 3)})  # fmt: skip
+    return rows
+
+
+def _target_table(rows: list[dict]) -> list[str]:
+    out = [f"#### hostile targets (answer `44 + 19 + 35`, nums {NUMS})", "",
+           "| target | equation | reason | max ms |", "| --- | --- | --- | --- |"]  # fmt: skip
+    for r in rows:
+        out.append(
+            f"| `{_md_cell(r['case'])}` | {r['equation']:g} | {r['why']} | {r['max_ms']:.2f} |"
+        )
+    return out + [""]
+
+
 # ---------------------------------------------------------------- table and doc
 
 
@@ -436,7 +537,9 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(cli_rows: list[dict], completion_rows: list[dict], meta: dict) -> str:
+def markdown(
+    cli_rows: list[dict], completion_rows: list[dict], meta: dict, target_rows: list[dict] = ()
+) -> str:
     out = [
         f"Generated by `python scripts/bad_input_table.py --doc docs/reliability.md` on {meta['date']} "
         f"({meta['machine']}); do not edit by hand. Times for the CLI cases are the wall time of the "
@@ -444,7 +547,7 @@ def markdown(cli_rows: list[dict], completion_rows: list[dict], meta: dict) -> s
         "times are the slowest of 3 calls of one reward function on one completion.",
         "",
     ]
-    for kind in ("config", "model", "data"):
+    for kind in ("config", "model", "data", "score", "eval"):
         rows = [r for r in cli_rows if r["kind"] == kind]
         if not rows:
             continue
@@ -473,6 +576,8 @@ def markdown(cli_rows: list[dict], completion_rows: list[dict], meta: dict) -> s
             vals = " | ".join(f"{r[n]:g}" for n in names)
             out.append(f"| {_md_cell(r['case'])} | {r['chars']:,} | {vals} | {r['max_ms']:.2f} |")
         out.append("")
+    if target_rows:
+        out += _target_table(list(target_rows))
     return "\n".join(out)
 
 
@@ -498,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--doc", type=Path, help="Markdown file whose generated section to replace.")
     ap.add_argument("--json", type=Path, help="Write the rows as JSON here.")
-    ap.add_argument("--only", default="config,model,data,completion", help="Kinds to run.")
+    ap.add_argument(
+        "--only", default="config,model,data,score,eval,completion,target", help="Kinds to run."
+    )
     ap.add_argument("--model", type=Path, help="A good model folder (default: random tiny).")
     ap.add_argument(
         "--from_json", type=Path, help="Only re-render the doc section from an earlier --json."
@@ -506,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.from_json:
         saved = json.loads(a.from_json.read_text())
-        replace_section(a.doc, BEGIN, END, markdown(saved["cli"], saved["completions"], saved["meta"]))  # fmt: skip
+        replace_section(a.doc, BEGIN, END, markdown(saved["cli"], saved["completions"], saved["meta"], saved.get("targets", [])))  # fmt: skip
         return 0
     kinds = set(a.only.split(","))
     sys.path.insert(0, str(HERE))
@@ -526,15 +633,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{row['kind']:6s} {row['case']:38s} exit {row['exit']}  {row['seconds']:5.1f}s  {row['message'][:110]}", flush=True)  # fmt: skip
                 cli_rows.append(row)
     completion_rows = run_completion_cases() if "completion" in kinds else []
+    target_rows = run_target_cases() if "target" in kinds else []
     for r in completion_rows:
         print(f"reward {r['case']:40s} {r['max_ms']:8.2f} ms  {r}", flush=True)
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
     if a.json:
-        a.json.write_text(json.dumps({"meta": meta, "cli": cli_rows, "completions": completion_rows}, indent=1))  # fmt: skip
+        a.json.write_text(json.dumps({"meta": meta, "cli": cli_rows, "completions": completion_rows, "targets": target_rows}, indent=1))  # fmt: skip
     if a.doc:
-        replace_section(a.doc, BEGIN, END, markdown(cli_rows, completion_rows, meta))
+        replace_section(a.doc, BEGIN, END, markdown(cli_rows, completion_rows, meta, target_rows))
     bad = [r["case"] for r in cli_rows if not r["ok"]]
     slow = [r["case"] for r in completion_rows if r["max_ms"] >= 10 * max(1, r["chars"] / 2**20)]
+    slow += [r["case"] for r in target_rows if r["max_ms"] >= 10]
     print(f"{len(cli_rows)} CLI cases, {len(bad)} without one clean error line: {bad}")
     print(f"{len(completion_rows)} hostile completions, {len(slow)} over 10 ms per MB: {slow}")
     return 1 if bad or slow else 0

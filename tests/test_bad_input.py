@@ -117,6 +117,15 @@ WANT = {  # a few words each error line must hold: the case failed for its own r
     "one row: nothing left to train on": "nothing to train on",
     "empty parquet (0 rows)": "empty.parquet",
     "folder without data files": "doesn't contain any data files",
+    "swanlab true, swanlab not installed": "needs the swanlab package: pip install swanlab",
+    "plain text, not JSON lines": "notes.txt:1: not JSON",
+    "binary file": "not UTF-8 text; r1zero score reads JSON lines",
+    "target 1e10000000": "t1.jsonl:1: target exponent beyond +-1000",
+    "target 1e-999999999": "t2.jsonl:1: target exponent beyond +-1000",
+    "target 1/0": "t3.jsonl:1: target must be a decimal number, got '1/0'",
+    "target NaN": "t4.jsonl:1: target must be a finite number, got nan",
+    "target a 5000-digit integer": "t5.jsonl:1: not JSON",
+    "LoRA adapter whose base is gone": "its base model is not found",
 }
 
 
@@ -129,8 +138,10 @@ def invoke(args: list[str]):
 
 
 @pytest.mark.parametrize("case", table.CASES, ids=[c.name for c in table.CASES])
-def test_bad_input_is_one_clean_line(case, work):
+def test_bad_input_is_one_clean_line(case, work, monkeypatch):
     root, model, data = work
+    if "block" in case.extra:  # as if the package were not installed
+        monkeypatch.setitem(sys.modules, case.extra["block"], None)
     result = invoke(table.prepare(case, root, model, data))
     if case.expect_ok:
         assert result.exit_code == 0, result.output
