@@ -19,7 +19,6 @@ from r1zero.config.defaults import DESCRIPTIONS
 from r1zero.evaluate import evaluate
 from r1zero.task import data as task_data
 from r1zero.train import checkpoint as ckpt
-from r1zero.train import resume
 from r1zero.train.build import Run, setup
 from r1zero.train.display import Display
 from r1zero.train import sharded
@@ -28,6 +27,7 @@ from r1zero.train.estimate import first_step
 from r1zero.train.experience import Experience
 from r1zero.train.logs import RunLogger, completion_records
 from r1zero.train.optim import precision_summary
+from r1zero.train.resume import RunFinished, pack_experience
 from r1zero.train.step import grpo_step, optimizer_step, step_metrics
 
 
@@ -56,7 +56,7 @@ def _save(run: Run, step: int, exp: Experience | None, print_fn) -> None:
             "stream": run.stream.state_dict(),
             "rng": rngs[0],
             "rng_ranks": dict(enumerate(rngs)),
-            "experience": resume.pack_experience(exp)
+            "experience": pack_experience(exp)
             if run.cfg.grpo.num_iterations > 1 and run.dist.world == 1
             else None,
         }
@@ -186,7 +186,7 @@ def train(cfg: Config) -> dict[str, Any]:
     at: dict[str, Any] = {}
     try:
         return _train(cfg, at)
-    except resume.RunFinished as e:
+    except RunFinished as e:
         if os.environ.get("RANK", "0") == "0":
             print(e, flush=True)
         return {"before": None, "after": None, "output_dir": cfg.run.output_dir, "finished": True}
