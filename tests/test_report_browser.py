@@ -320,3 +320,32 @@ def test_small_learning_rates_on_axis_and_tooltip(tmp_path, browser):  # noqa: F
 def _chart_points(run: Path, key: str) -> list[tuple[int, float]]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r[key]) for r in rows if key in r]
+
+
+def test_phrase_typed_in_the_page_is_plotted_over_kept_samples(site, browser):  # noqa: F811
+    out = site[1]
+    text = out.read_text(encoding="utf-8")
+    b64 = re.search(r'id="samples-data">([^<]*)</script>', text).group(1)
+    payload = json.loads(gzip.decompress(__import__("base64").b64decode(b64)))
+    at5 = [x for x in payload["samples"] if x["s"] == 5]
+    hay = [(payload["prompts"][x["p"]] + "\n" + x["c"]).lower() for x in at5]
+    want = sum("wait" in h for h in hay) / len(hay)
+    browser.open(out)
+    browser.eval("document.getElementById('phrase-in').value = 'Wait';"
+                 "document.getElementById('phrase-go').click()")  # fmt: skip
+    el = CHART_JS.format(t=json.dumps("“Wait” in the kept samples"))
+    assert browser.wait(f"{el} && {el}.querySelectorAll('path.ln').length") == 1
+    browser.eval(f"{el}.scrollIntoView({{block: 'center'}})")
+    d = browser.eval(f"{el}.querySelector('path.ln').getAttribute('d')")
+    assert d.startswith("M")
+    steps = sorted({x["s"] for x in payload["samples"]})
+    x0, y0 = browser.eval(
+        f"(r => [r.left, r.top])({el}.querySelector('svg').getBoundingClientRect())"
+    )
+    nums = list(map(float, re.findall(r"-?[0-9.]+", d)))
+    k = steps.index(5)
+    browser.mouse("mouseMoved", x0 + nums[2 * k], y0 + nums[2 * k + 1])
+    tip = browser.wait(f"(t => !t.hidden && t.textContent)({el}.querySelector('.tip'))")
+    shown = float(re.search(r"Wait: ([0-9.]+)%", tip).group(1)) / 100
+    assert shown == pytest.approx(want, abs=0.006), tip
+    assert browser.errors() == []

@@ -91,7 +91,11 @@ def _headline_items(h: dict[str, Any]) -> list[tuple[str, str]]:
                       "(mean of the first → last 10 steps)"))  # fmt: skip
     for key, what in (("truncation", "truncation peaked"), ("loops", "loop + truncated peaked")):
         p = h[key]
-        link = f'<a href="{escape(p["href"])}">step {p["step"]}</a> ({_pct(p["value"])})' if p else "never"
+        link = (
+            f'<a href="{escape(p["href"])}">step {p["step"]}</a> ({_pct(p["value"])})'
+            if p
+            else "never"
+        )
         items.append((what, link))
     if h["tokens_per_s"] is not None:
         items.append(("throughput", f"{h['tokens_per_s']:,.0f} tokens/s (mean)"))
@@ -114,7 +118,9 @@ def _skipped_note(page: Page) -> str:
     for s in page.skipped:
         for key, what in (("rows", "completion rows"), ("metrics", "metrics/eval lines")):
             if s[key]:
-                notes.append(f"{s['run']}: {s[key]:,} malformed {what} skipped (first: {s[key + '_first']})")
+                notes.append(
+                    f"{s['run']}: {s[key]:,} malformed {what} skipped (first: {s[key + '_first']})"
+                )
     if not notes:
         return ""
     return '<p class="note bad" id="skipped">' + escape("; ".join(notes)) + ".</p>"
@@ -157,9 +163,18 @@ def _charts(page: Page) -> tuple[str, list[str]]:
         '<div id="chart-tools"><label>Smoothing <input type="range" id="smooth" min="0" max="0.99" '
         'step="0.01" value="0"> <output id="smooth-v">0</output></label></div>'
     ]
+    phrase_form = (
+        '<form id="phrase-form" onsubmit="return false"><label>Plot a phrase over the kept samples '
+        '<input type="search" id="phrase-in" placeholder="e.g. guess" autocomplete="off"></label> '
+        '<button type="button" id="phrase-go">Plot</button> <span class="note">(a share of the '
+        "browser's samples, which favour flagged ones; <code>r1zero report --phrase</code> counts "
+        "every completion)</span></form>"
+    )
     for i, (name, divs) in enumerate(sections.items()):
+        extra = phrase_form if name.startswith("Behaviour") else ""
         out.append(
-            f'<section id="sec-{i}"><h2>{escape(name)}</h2><div class="grid">{"".join(divs)}</div></section>'
+            f'<section id="sec-{i}"><h2>{escape(name)}</h2>{extra}'
+            f'<div class="grid">{"".join(divs)}</div></section>'
         )
     return "".join(out), list(sections)
 

@@ -389,10 +389,40 @@
     ["run", "smin", "smax", "reward", "flag", "lmin", "lmax"].forEach(function (k) { $("f-" + k).addEventListener("change", fromControls); });
     $("f-clear").addEventListener("click", function () { KEYS.forEach(function (k) { var el = $("f-" + k); if (el) el.value = ""; }); fromControls(); });
     $("more").addEventListener("click", function () { render(true); });
+    if ($("phrase-go")) {
+      var go = function () { var v = $("phrase-in").value.trim(); if (v) plotPhrase(v); };
+      $("phrase-go").addEventListener("click", go);
+      $("phrase-in").addEventListener("keydown", function (ev) { if (ev.key === "Enter") go(); });
+    }
     window.addEventListener("hashchange", function () { if (readHash()) { apply(); $("samples").scrollIntoView(); } });
     if (DATA.refresh) liveReload(DATA.refresh);
     performance.mark("r1zero-ready");
     document.body.dataset.ready = "1";
+  }
+  // ------------------------------------------------------------------ a phrase typed in the page
+  function plotPhrase(phrase) {
+    // The share of the kept samples of each step (and run) that contain the phrase: the page
+    // holds no other completions. Drawn as a new chart at the top of the Behaviour grid.
+    var q = phrase.toLowerCase(), per = {};
+    SAMPLES.forEach(function (x) {
+      var k = x.r + ":" + x.s, cell = per[k] || (per[k] = [x.r, x.s, 0, 0]);
+      if (x.low === undefined) x.low = (PROMPTS[x.p] + "\n" + x.c).toLowerCase();
+      cell[3]++; if (x.low.indexOf(q) >= 0) cell[2]++;
+    });
+    var n = DATA.charts.length, c = { id: "page-" + n, title: "“" + phrase + "” in the kept samples", section: "", pct: true,
+      log: false, series: [], markers: [], vlines: [] };
+    DATA.runs.forEach(function (run, r) {
+      var pts = Object.keys(per).map(function (k) { return per[k]; }).filter(function (v) { return v[0] === r; })
+        .sort(function (a, b) { return a[1] - b[1]; }).map(function (v) { return [v[1], v[2] / v[3]]; });
+      if (pts.length) c.series.push({ label: DATA.runs.length > 1 ? run.name : phrase, color: run.color, dash: "", dots: false,
+        points: pts, shape: "o", run: r, link: "q=" + encodeURIComponent(phrase), hidden: false });
+    });
+    var el = document.createElement("div");
+    el.className = "chart"; el.id = "chart-" + c.id;
+    var grid = $("phrase-form").parentNode.querySelector(".grid");
+    grid.insertBefore(el, grid.firstChild);
+    DATA.charts.push(c);
+    drawChart(c);
   }
   // ------------------------------------------------------------------ live mode
   // A full reload keeps the URL's fragment (the filters) and, through sessionStorage, the scroll
