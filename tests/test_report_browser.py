@@ -177,6 +177,8 @@ def test_click_on_a_curve_opens_that_steps_samples(site, browser):  # noqa: F811
         assert (
             unquote(browser.eval("location.hash")) == f"#run=0&smin={step}&smax={step}&flag={flag}"
         )
+        browser.wait(f"document.getElementById('f-smin').value === '{step}' && "
+                     f"document.getElementById('f-flag').value === '{flag}'")  # fmt: skip
         browser.wait("document.querySelectorAll('article.sample').length > 0")
         assert {s for _, s in _cards(browser)} == {step}
 
@@ -283,6 +285,7 @@ def test_headline_panel_and_its_links(site, browser):  # noqa: F811
     )
     step = int(href.split("smin=")[1].split("&")[0])
     browser.eval(f"document.querySelector('#headline a[href=\"{href}\"]').click()")
+    browser.wait(f"document.getElementById('f-smin').value === '{step}'")
     browser.wait("document.querySelectorAll('article.sample').length > 0")
     assert {s for _, s in _cards(browser)} == {step}
 
