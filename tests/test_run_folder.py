@@ -197,3 +197,29 @@ def test_ctrl_c_in_a_real_process_says_what_is_saved(work, tmp_path):
     assert last is not None and f": {last.name} in " in lines[0], lines[0]
     assert "run the same command again to resume from it" in lines[0]
     assert "Traceback" not in output, output[-3000:]
+
+
+def test_mid_iteration_rollout_is_saved_and_resumed(work, tmp_path):
+    """num_iterations 2: checkpoint-1 holds the rollout step 2 reuses, as plain data; the
+    same command resumes from it (a shadowed name once made this save crash)."""
+    from r1zero.train import checkpoint as ck
+
+    out = tmp_path / "run"
+    real = ck.save_checkpoint
+
+    def save_then_ctrl_c(output_dir, s, **kw):
+        path = real(output_dir, s, **kw)
+        if s == 1:
+            raise KeyboardInterrupt
+        return path
+
+    ck.save_checkpoint = save_then_ctrl_c
+    try:
+        hostile.r1zero(hostile.train_args(work, out, "--num_iterations", "2"))
+    finally:
+        ck.save_checkpoint = real
+    state = torch.load(out / "checkpoint-1" / ckpt.RESUME_FILE, weights_only=True)
+    assert state["experience"]["completions"]
+    rc, output = hostile.r1zero(hostile.train_args(work, out, "--num_iterations", "2"))
+    assert rc == 0 and "resuming from checkpoint-1 (step 1 of 3)" in output, output[-3000:]
+    assert hostile.metric_steps(out) == [1, 2, 3]
