@@ -65,6 +65,8 @@ def first_step_line(run: Any, step: int = 1) -> str | None:
     tokens = completions * g.max_completion_length
     if run.policy.device.type != "cpu" or tokens < PROBE_ABOVE_TOKENS or not run.stream.rows:
         return None
+    if run.dist.world > 1:  # a probe on rank 0 alone would stall sharded weights' gathers
+        return None
     per_step, seconds = rollout_seconds(run.policy, run.stream.rows[0], g, completions)
     return (
         f"step {step}: the rollout generates {completions} completions of up to "
