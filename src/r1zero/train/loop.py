@@ -138,6 +138,8 @@ def banner(run: Run, print_fn) -> None:
         f"1 prompt x 8 accumulation steps = 16 prompts per step."
     )
     print_fn(precision_summary(run.policy.model, run.opt.optimizer))
+    if run.dist.describe():
+        print_fn(run.dist.describe())
     print_fn(semantics_summary(run.cfg))
     for key, value in run.cfg.unused.items():
         print_fn(f"[yellow]warning[/]: {key}={value!r} is accepted but not used: {UNUSED[key]}")
