@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from r1zero.report import build_report
 from r1zero.report.detectors import detect, split_completion
+from r1zero.report.hostile import BAD_LINES, encoded
 from r1zero.report.synthetic import write_synthetic_run
 from test_report_cdp import browser, needs_chromium  # noqa: F401 (fixture)
 
@@ -103,27 +104,10 @@ def test_nan_rewards_become_null_and_the_samples_load(run, tmp_path, browser):  
     assert stats["skipped"][0]["rows"] == 0
 
 
-BAD_LINES = {
-    "lone surrogate": '{"completion": "a\\ud800b", "reward": 0}',
-    "nested 100k deep": '{"completion": "x", "rewards": ' + "[" * 100_000 + "]" * 100_000 + "}",
-    "int over 4,300 digits": '{"completion": "x", "length": ' + "9" * 5000 + "}",
-    "non-string completion": '{"completion": ["not", "text"], "reward": 1.0}',
-    "string length": '{"completion": "x", "length": "12"}',
-    "hostile target 1e30000000": '{"completion": "<answer>1</answer>", "nums": [1], "target": "1e30000000"}',
-    "hostile target 1/0": '{"completion": "<answer>1</answer>", "nums": [1], "target": "1/0"}',
-    "huge integer target": '{"completion": "<answer>1</answer>", "nums": [1], "target": 1' + "0" * 4000 + "}",
-    "not UTF-8": b"\xff\xfe".decode("latin-1"),
-    "not an object": "[1, 2, 3]",
-}  # fmt: skip
-
-
 def test_malformed_rows_are_skipped_and_counted(run, tmp_path):
     f = run / "completions" / "step-000002.jsonl.gz"
     good = [json.dumps(r, ensure_ascii=False) for r in _rows(f)]
-    raw = b"".join(
-        (line.encode("latin-1") if name == "not UTF-8" else line.encode()) + b"\n"
-        for name, line in BAD_LINES.items()
-    )
+    raw = b"".join(encoded(name) + b"\n" for name in BAD_LINES)
     with gzip.open(f, "wb") as g:
         g.write(raw + "".join(line + "\n" for line in good).encode())
     (run / "metrics.jsonl").open("a").write('{"step": "x"}\n[]\n{"step": 1e999}\n')
@@ -141,7 +125,7 @@ def test_malformed_rows_are_skipped_and_counted(run, tmp_path):
 def test_each_bad_line_alone_is_skipped(run, tmp_path, name):
     f = run / "completions" / "step-000001.jsonl.gz"
     with gzip.open(f, "ab") as g:
-        g.write(BAD_LINES[name].encode("latin-1" if name == "not UTF-8" else "utf-8") + b"\n")
+        g.write(encoded(name) + b"\n")
     stats = build_report([run], tmp_path / "r.html", workers=1)
     assert stats["skipped"][0]["rows"] == 1, name
 
