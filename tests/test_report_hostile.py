@@ -178,3 +178,65 @@ def test_report_overwrites_its_own_previous_page(run, tmp_path):
     build_report([run], out)  # a report may replace a report
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# ---------------------------------------------------------------- properties of the parsers
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from r1zero.report.detectors import first_answer  # noqa: E402
+from r1zero.report.rows import BadRow, completion_row, parse_line  # noqa: E402
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_ROW_KEYS = ["completion", "prompt", "step", "group", "nums", "target", "rewards", "reward",
+             "advantage", "length", "truncated"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_ROW_KEYS), _JSON, max_size=11) | _JSON)
+def test_any_json_row_is_typed_or_rejected_with_a_reason(obj):
+    line = json.dumps(obj, allow_nan=True)
+    try:
+        row = completion_row(parse_line(line))
+    except BadRow as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert isinstance(row["completion"], str) and isinstance(row["prompt"], str)
+    for key in ("step", "group", "target", "length"):
+        assert row[key] is None or (type(row[key]) is int and abs(row[key]) <= 10**15)
+    for key in ("reward", "advantage", *row["rewards"]):
+        v = row.get(key, row["rewards"].get(key))
+        assert v is None or (isinstance(v, float) and v == v and abs(v) != float("inf"))
+    json.loads(json.dumps(row, allow_nan=False))  # the page's JSON always parses
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["<answer>", "</answer>", "a", "\n", "<", ">"]), max_size=40).map(
+        "".join
+    )
+)
+def test_first_answer_equals_the_regex(text):
+    import re
+
+    m = re.search(r"<answer>(.*?)</answer>", text, re.DOTALL)
+    assert first_answer(text) == (m.group(1) if m else None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60))
+def test_any_bytes_never_stop_the_parser(raw):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    try:
+        parse_line(text)
+    except BadRow:
+        pass
