@@ -205,3 +205,31 @@ def test_cli_train_help_lists_every_key():
     shown = set(re.findall(r"│\s*(\w+)\s*(?=│)", res.stdout))
     missing = sorted(set(all_fields()) - shown)
     assert not missing, f"train --help lacks {missing}"
+
+
+def test_list_keys_take_commas_and_several_values_on_the_command_line() -> None:
+    from r1zero.config import ConfigError, load_config
+
+    three = ["format", "equation", "thought_len"]
+    for args in (
+        ["--reward_funcs", "format,equation,thought_len"],
+        ["--reward_funcs", "format", "equation", "thought_len", "--max_steps", "3"],
+        ["--reward_funcs", "[format, equation, thought_len]"],
+        ["--reward_funcs=format,equation,thought_len"],
+    ):
+        assert load_config(None, args).grpo.reward_funcs == three, args
+    with pytest.raises(ConfigError, match="unexpected argument 'extra'"):
+        load_config(None, ["--max_steps", "1", "extra"])
+
+
+def test_defaults_sets_fill_only_what_the_config_leaves_out() -> None:
+    from r1zero.config import ConfigError, load_config
+
+    cfg = load_config(None, ["--defaults", "trl-0.14", "--temperature", "0.7"])
+    g = cfg.grpo
+    assert (g.loss_type, g.temperature, g.scoring_temperature, g.beta) == ("grpo", 0.7, 1.0, 0.04)
+    assert "temperature" not in cfg.from_defaults and cfg.from_defaults["loss_type"] == "grpo"
+    plain = load_config(None, [])
+    assert (plain.grpo.loss_type, plain.grpo.scoring_temperature) == ("dapo", 1.0)
+    with pytest.raises(ConfigError, match="did you mean trl-0.14"):
+        load_config(None, ["--defaults", "trl-0.41"])

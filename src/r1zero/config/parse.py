@@ -79,6 +79,16 @@ def _split(v: Any) -> list[Any]:
     return [x for x in v.split(",") if x.strip()] if isinstance(v, str) else [v]
 
 
+def _takes_list(key: str) -> bool:
+    fields = all_fields()
+    key = ALIASES.get(key, key)
+    if key not in fields:
+        return False
+    tp = typing.get_type_hints(SECTIONS[fields[key][0]])[key]
+    inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    return any(typing.get_origin(a) is list or a is list for a in [tp, *inner])
+
+
 def _parse_cli(args: list[str]) -> dict[str, Any]:
     """``--key value`` / ``--key=value`` / bare ``--flag`` (true) -> dict; values YAML-parsed.
     Several values after one key (``--reward_funcs format equation``) make a list."""
@@ -98,6 +108,8 @@ def _parse_cli(args: list[str]) -> dict[str, Any]:
         while i + 1 < len(args) and not args[i + 1].startswith("--"):
             values.append(args[i + 1])
             i += 1
+            if not _takes_list(key):
+                break
         parsed = [yaml.safe_load(v) if v != "" else None for v in values] or [True]
         out[key] = parsed[0] if len(parsed) == 1 else parsed
         i += 1
