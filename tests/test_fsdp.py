@@ -314,9 +314,29 @@ def test_two_machines_on_localhost_equal_one_process(
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5)
 
 
-def _train_cmd(out: Path, port: int) -> list[str]:
+def _kill_job(p: subprocess.Popen) -> None:
+    """SIGKILL the launcher and every worker (torchrun puts each worker in its own session,
+    so killing the launcher's process group alone leaves the ranks running)."""
+    import psutil
+
+    procs = psutil.Process(p.pid).children(recursive=True)
+    for q in procs:
+        q.send_signal(signal.SIGKILL)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    psutil.wait_procs(procs, timeout=30)
+
+
+def _train_cmd(model: Path, out: Path, port: int) -> list[str]:
+    """A random tiny model never earns the Countdown rewards (zero advantages, no update), so
+    the run scores completions by their length mod 3, a reward whose groups vary."""
+    reward = out.parent / "length_reward.py"
+    reward.write_text(
+        "def length(completions, **kwargs):\n    return [len(str(c)) % 3 for c in completions]\n"
+    )
     args = (
-        f"--output_dir {out} --max_steps 4 --save_steps 2 --eval_num_samples 4 --live false "
+        f"--reward_funcs {reward}:length "
+        f"--model_name_or_path {model} --output_dir {out} --max_steps 4 --save_steps 2 --eval_num_samples 4 --live false "
         "--beta 0.01 --num_generations 4 --per_device_train_batch_size 2 "
         "--gradient_accumulation_steps 1 --max_completion_length 32 --learning_rate 1e-3"
     )
@@ -324,12 +344,12 @@ def _train_cmd(out: Path, port: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_fsdp2_resume_after_kill_equals_uninterrupted(tmp_path: Path) -> None:
+def test_fsdp2_resume_after_kill_equals_uninterrupted(tiny_model_dir: Path, tmp_path: Path):
     """SIGKILL the whole job once checkpoint-2 (weights + sharded AdamW state) exists; the
     same command resumes it and ends with the uninterrupted run's weights."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    _run(_train_cmd(whole, _free_port()))
-    cmd = _train_cmd(killed, _free_port())
+    _run(_train_cmd(tiny_model_dir, whole, _free_port()))
+    cmd = _train_cmd(tiny_model_dir, killed, _free_port())
     p = subprocess.Popen(
         cmd,
         env=_env(),
@@ -342,10 +362,9 @@ def test_fsdp2_resume_after_kill_equals_uninterrupted(tmp_path: Path) -> None:
     while not (killed / "checkpoint-2" / sharded.OPTIMIZER_DIR).is_dir():
         assert p.poll() is None and time.time() < deadline, "no checkpoint-2 before the end"
         time.sleep(0.2)
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
+    _kill_job(p)
     assert not (killed / "done").exists(), "the kill came too late to test a resume"
-    out = _run(_train_cmd(killed, _free_port()))
+    out = _run(_train_cmd(tiny_model_dir, killed, _free_port()))
     assert "resuming from checkpoint-2" in out
     a, b = load_file(whole / "model.safetensors"), load_file(killed / "model.safetensors")
     assert set(a) == set(b)
