@@ -420,7 +420,7 @@ def test_score_maps_none_to_nan_and_refuses_non_numbers():
     """None was a TypeError in score() before; now NaN. Wrong lengths and non-numbers are
     one-line ConfigErrors naming the function."""
     from r1zero.config import ConfigError
-    from r1zero.train.experience import score
+    from r1zero.task.rewards import score
 
     rows = [{"nums": [1, 2], "target": 3}] * 3
 

@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, GenerationConfig
 from helpers import random_qwen2
 from r1zero.config import GRPOConfig
 from r1zero.rollout import SamplingParams, get_engine
-from r1zero.train.experience import Policy, sampling_params
+from r1zero.rollout.policy import Policy, sampling_params
 
 VOCAB, EOS, PAD = 16, 1, 0
 PROMPT = [2, 3, 4, 2, 3, 5]  # tokens a repetition penalty would push down

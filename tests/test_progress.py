@@ -68,8 +68,8 @@ def policy(tiny_model_dir):
 
     from r1zero.config import ModelConfig
     from r1zero.rollout import get_engine
+    from r1zero.rollout.policy import Policy
     from r1zero.task.prompts import get_template
-    from r1zero.train.experience import Policy
     from r1zero.train.model import load_tokenizer
 
     tok = load_tokenizer(str(tiny_model_dir), ModelConfig(model_name_or_path=str(tiny_model_dir)))

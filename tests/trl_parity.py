@@ -35,8 +35,7 @@ from helpers import random_qwen2
 from r1zero.algos import ADVANTAGES
 from r1zero.config import GRPOConfig
 from r1zero.rollout import RolloutBatch
-from r1zero.task.rewards import combine
-from r1zero.train.experience import score
+from r1zero.task.rewards import combine, score
 from r1zero.train.update import accumulate_gradients, loss_mask
 
 VOCAB, G, PROMPTS, MAX_C, TEMPERATURE, BETA = 40, 4, 4, 6, 0.7, 0.04

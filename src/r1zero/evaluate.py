@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from r1zero.config import GRPOConfig
-from r1zero.task.rewards import REWARD_FUNCS
+from r1zero.rollout.policy import Policy, rollout
+from r1zero.task.rewards import REWARD_FUNCS, score
 from r1zero.train.display import phase
-from r1zero.train.experience import Policy, rollout, score
 
 EVAL_REWARDS = [(n, REWARD_FUNCS[n]) for n in ("format", "equation", "thought_len")]
 

@@ -19,7 +19,8 @@ import torch
 from r1zero.algos import ADVANTAGES, selective_logprobs
 from r1zero.config import Config, GRPOConfig
 from r1zero.rollout import RolloutBatch, RolloutEngine, SamplingParams, get_engine
-from r1zero.train.experience import Experience, Policy
+from r1zero.rollout.policy import Policy
+from r1zero.train.experience import Experience
 from r1zero.train.step import Optim, optimizer_step, prepare
 
 GIB = 2**30

@@ -25,7 +25,7 @@ from r1zero.bench import model as B
 from r1zero.bench import workloads as W
 from r1zero.compile import compile_blocks, eager_blocks
 from r1zero.config import ModelConfig
-from r1zero.train.experience import Policy
+from r1zero.rollout.policy import Policy
 
 REFERENCE_ONLY = {
     "train": "the update's MFU on a fixed batch is measured on the reference workload; the "

@@ -28,6 +28,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from r1zero.config import ConfigError
 from r1zero.task.arith import ArithError, evaluate, numbers_used, parse, target_value
 
 TOLERANCE = Fraction(1, 100_000)
@@ -203,3 +206,33 @@ def combine(
                 total[i] += w * r
                 scored[i] = True
     return [t if ok else math.nan for t, ok in zip(total, scored, strict=True)]
+
+
+def score(
+    reward_funcs: list[tuple[str, Callable]], completions: list[str], rows: list[dict]
+) -> dict[str, torch.Tensor]:
+    """Each reward function with TRL's signature: (completions, **dataset_columns).
+
+    None (a function abstaining on a completion, TRL's convention) becomes NaN; a wrong
+    number of rewards or a non-number is a one-line error naming the function (a
+    ConfigError: the fix is in reward_funcs)."""
+    columns = {k: [r[k] for r in rows] for k in rows[0]}
+    return {
+        name: _as_rewards(name, fn(completions, **columns), len(completions))
+        for name, fn in reward_funcs
+    }
+
+
+def _as_rewards(name: str, values: Any, n: int) -> torch.Tensor:
+    """(n,) float32 rewards from what a reward function returned; None -> NaN."""
+    try:
+        out = [math.nan if v is None else float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"reward function {name!r} must return a list of numbers or None, got {str(values)[:80]}"
+        ) from None
+    if len(out) != n:
+        raise ConfigError(
+            f"reward function {name!r} returned {len(out)} rewards for {n} completions"
+        )
+    return torch.tensor(out, dtype=torch.float32)

@@ -14,12 +14,12 @@ import torch
 from r1zero.compile import compile_blocks
 from r1zero.config import Config, prompts_per_micro_step, to_yaml
 from r1zero.rollout import get_engine
+from r1zero.rollout.policy import Policy
 from r1zero.task.prompts import get_template
 from r1zero.task.rewards import load_reward_funcs
 from r1zero.train import checkpoint as ckpt
 from r1zero.train import resume
 from r1zero.train.distributed import Dist, make_dist
-from r1zero.train.experience import Policy
 from r1zero.train.model import load_model, load_reference, load_tokenizer, pick_device, pick_dtype
 from r1zero.train.optim import build_optim
 from r1zero.train.setup import apply_presets, eos_ids, load_splits

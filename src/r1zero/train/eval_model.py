@@ -10,8 +10,8 @@ import torch
 
 from r1zero.config import ConfigError, GRPOConfig, ModelConfig
 from r1zero.rollout import get_engine
+from r1zero.rollout.policy import Policy
 from r1zero.task.prompts import get_template
-from r1zero.train.experience import Policy
 from r1zero.train.model import load_model, load_tokenizer, pick_device, pick_dtype
 from r1zero.train.setup import eos_ids
 

@@ -16,8 +16,9 @@ import torch
 from r1zero.algos import zero_std_fraction
 from r1zero.algos.advantages import informative_groups, nanstd
 from r1zero.config import GRPOConfig
+from r1zero.rollout.policy import Policy
 from r1zero.train.distributed import Dist
-from r1zero.train.experience import Experience, Policy, concat, keep_groups, make_experience
+from r1zero.train.experience import Experience, concat, keep_groups, make_experience
 from r1zero.train.update import accumulate_gradients, frozen_logprobs, loss_mask, reference_logprobs
 
 
