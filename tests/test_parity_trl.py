@@ -23,11 +23,7 @@ import trl_parity as tp  # noqa: E402
 import trl_parity_e2e as e2e  # noqa: E402
 
 F64 = 1e-12  # float64 rounding over a few hundred operations
-# r1zero's per-token loss weights are float32 (update.step_token_weights, mask.float(), since
-# 0301634), so its float64 loss math now agrees with TRL's to float32 rounding of those
-# weights (1e-7 measured; exactly, 0 and 2e-16, before). test_loss_math_is_float64_exact
-# (strict xfail) says when that changes.
-LOSS_MATH = 1e-6
+LOSS_MATH = F64  # r1zero's per-token loss weights are float64 (update.step_token_weights)
 F32 = 2e-5  # both libraries keep log-probs in float32
 F32_ADV = 1e-6  # both compute rewards and advantages in float32
 
@@ -102,9 +98,6 @@ def test_loss_and_gradient_match_trl(h, lp, case):
     check(f"d loss / d logprobs [{case.name}]", tp.rel_diff(r_grad, t_grad), LOSS_MATH)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="update.step_token_weights builds float32 token weights (mask.float())"
-)
 def test_loss_math_is_float64_exact(h, lp):
     """Float64 log-probs in, float64 loss out: the float64 bound itself."""
     t_loss, t_grad, r_loss, r_grad = loss_math(h, lp, tp.Case("dr_grpo", tp.BETA, 0.28, True))

@@ -144,7 +144,7 @@ def step_token_weights(
     agg = LOSS_AGGREGATIONS[cfg.loss_type]
     N = mask.shape[0]
     n_micro = -(-N // micro_size)
-    m = mask.float()
+    m = mask.to(torch.float64)  # exact normalisers; products with float32 log-probs promote
     parts = [
         agg.token_weights(
             m[s : s + micro_size],
