@@ -139,6 +139,32 @@ def _skipped(runs: list[Run], steps: list[list[StepSummary]]) -> list[dict[str, 
     return out
 
 
+def _read_runs(
+    run_dirs: list[Path],
+    *,
+    max_samples_per_step: int,
+    workers: int,
+    cache: dict | None,
+    user: tuple,
+) -> tuple[list[Run], list[list[StepSummary]]]:
+    """The runs, and per run its step summaries (every step file of all runs in one pool)."""
+    paths = [Path(p) for p in run_dirs]
+    runs = [load_run(p, n) for p, n in zip(paths, _names(paths), strict=True)]
+    files = [f for r in runs for f in r.step_files]
+    flat = summarize_steps(
+        files,
+        max_samples_per_step=max_samples_per_step,
+        workers=workers,
+        cache=cache,
+        user_phrases=user,
+    )
+    steps, i = [], 0
+    for r in runs:
+        steps.append(flat[i : i + len(r.step_files)])
+        i += len(r.step_files)
+    return runs, steps
+
+
 def build_report(
     run_dirs: list[Path],
     out: Path,
@@ -169,22 +195,10 @@ def build_report(
         user = tuple(user_phrase(p) for p in phrases)
     except ValueError as e:
         raise ReportError(str(e)) from None
-    paths = [Path(p) for p in run_dirs]
-    runs = [load_run(p, n) for p, n in zip(paths, _names(paths), strict=True)]
-    files = [f for r in runs for f in r.step_files]
-    flat = summarize_steps(
-        files,
-        max_samples_per_step=max_samples_per_step,
-        workers=workers,
-        cache=cache,
-        user_phrases=user,
+    runs, steps = _read_runs(
+        run_dirs, max_samples_per_step=max_samples_per_step, workers=workers, cache=cache, user=user
     )
-    steps, i = [], 0
-    for r in runs:
-        steps.append(flat[i : i + len(r.step_files)])
-        i += len(r.step_files)
     t_detect = time.perf_counter() - t0
-
     charts = build_charts(runs, steps, [label for label, _ in user])
     stable = format_stable_steps(runs, steps)
     summary = [summary_row(r, s, st) for r, s, st in zip(runs, steps, stable, strict=True)]
