@@ -289,7 +289,7 @@ def test_watch_rebuilds_until_done(tmp_path):
     run = write_synthetic_run(tmp_path / "r", steps=3, done=False)
     out = tmp_path / "live.html"
     assert watch(run, out, interval_s=0.01, max_iterations=3) == 1  # nothing changed after build 1
-    assert _data(out)["refresh"] == 1  # live: the page reloads itself (report.js)
+    assert _data(out)["refresh"] == 1  # live: the page reloads itself (report-samples.js)
     (run / "done").write_text("ok\n")
     assert watch(run, out, interval_s=0.01, max_iterations=100) == 1  # built once, then stopped
     assert _data(out)["refresh"] == 0

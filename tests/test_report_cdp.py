@@ -107,7 +107,7 @@ class Browser:
         raise TimeoutError(expr)
 
     def open(self, page: Path, fragment: str = "", *, ready: bool = True) -> float:
-        """Navigate to ``page`` and wait until report.js says ready; the seconds it took."""
+        """Navigate to ``page`` and wait until the report's script says ready; the seconds it took."""
         t0 = time.perf_counter()
         self.send("Page.navigate", {"url": page.resolve().as_uri() + fragment}, session=True)
         if ready:

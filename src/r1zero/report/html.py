@@ -1,4 +1,5 @@
-"""The page: static HTML for tables and layout; report.js draws the charts and the sample browser.
+"""The page: static HTML for tables and layout; report-charts.js and report-samples.js
+(one script) draw the charts and the sample browser.
 
 Everything is inline (CSS, JS, data), so the file opens offline, from a phone's downloads, or
 as an email attachment. Data travels in ``<script type="application/json">`` blocks.
@@ -270,6 +271,10 @@ window.addEventListener("unhandledrejection",function(e){{document.documentEleme
 </main>
 {_json_script("report-data", data)}
 <script type="application/octet-stream" id="samples-data">{page.samples_b64}</script>
-<script>{_asset("report.js")}</script>
+<script>(function () {{
+"use strict";
+{_asset("report-charts.js")}
+{_asset("report-samples.js")}
+}})();</script>
 </body></html>
 """

@@ -1,4 +1,4 @@
-"""Chart specs for the page's inline SVG plotter (report.js draws them).
+"""Chart specs for the page's inline SVG plotter (report-charts.js draws them).
 
 A chart is a dict: ``id``, ``title``, ``section``, ``pct`` (rates on a 0-1 axis shown as %),
 ``log`` (a log-scale toggle is offered), ``series`` (``label``, ``color``, ``dash``, ``dots``,
