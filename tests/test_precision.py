@@ -126,7 +126,7 @@ def test_weight_decay_exempts_biases_and_norms_as_the_hf_trainer() -> None:
 
 def test_lora_adapters_train_in_float32_without_masters(tiny_model_dir) -> None:
     from r1zero.config import ModelConfig
-    from r1zero.train.model import load_model
+    from r1zero.models import load_model
 
     cfg = ModelConfig(model_name_or_path=str(tiny_model_dir), use_peft=True, lora_r=4)
     model = load_model(str(tiny_model_dir), cfg, torch.bfloat16, torch.device("cpu"))

@@ -15,8 +15,9 @@ import pytest
 import torch
 from rich.console import Console
 
-from r1zero.train import display
-from r1zero.train.display import Display, phase
+from r1zero import progress
+from r1zero.progress import phase
+from r1zero.train.display import Display
 
 
 def _plain() -> tuple[Console, io.StringIO]:
@@ -25,8 +26,8 @@ def _plain() -> tuple[Console, io.StringIO]:
 
 
 def test_phase_without_a_terminal_prints_start_heartbeat_and_end(monkeypatch):
-    monkeypatch.setattr(display, "HEARTBEAT_S", 0.05)
-    monkeypatch.setattr(display, "QUIET_UNDER_S", 0.0)
+    monkeypatch.setattr(progress, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(progress, "QUIET_UNDER_S", 0.0)
     console, buf = _plain()
     with phase("generating 10 problems", total=10, console=console) as advance:
         advance(4)
@@ -67,10 +68,10 @@ def policy(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     from r1zero.config import ModelConfig
+    from r1zero.models import load_tokenizer
     from r1zero.rollout import get_engine
     from r1zero.rollout.policy import Policy
     from r1zero.task.prompts import get_template
-    from r1zero.train.model import load_tokenizer
 
     tok = load_tokenizer(str(tiny_model_dir), ModelConfig(model_name_or_path=str(tiny_model_dir)))
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()

@@ -236,8 +236,7 @@ def eval_cmd(
     seed: int = 0,
 ) -> None:
     """Score any checkpoint on held-out problems: greedy accuracy, format rate, length, pass@k."""
-    from r1zero.evaluate import evaluate, write_eval
-    from r1zero.train.eval_model import load_for_eval
+    from r1zero.evaluate import evaluate, load_for_eval, write_eval
 
     try:
         policy, cfg = load_for_eval(

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from r1zero.config import GRPOConfig
+from r1zero.config import GRPOConfig, ModelConfig
+from r1zero.models import eos_ids, load_model, load_tokenizer, lora_base, pick_device, pick_dtype
+from r1zero.progress import phase
+from r1zero.rollout import get_engine
 from r1zero.rollout.policy import Policy, rollout
+from r1zero.task.prompts import get_template
 from r1zero.task.rewards import REWARD_FUNCS, score
-from r1zero.train.display import phase
 
 EVAL_REWARDS = [(n, REWARD_FUNCS[n]) for n in ("format", "equation", "thought_len")]
 
@@ -108,3 +112,45 @@ def eval_config(cfg: GRPOConfig, max_new_tokens: int | None) -> GRPOConfig:
     return dataclasses.replace(
         cfg, max_completion_length=max_new_tokens or cfg.max_completion_length
     )
+
+
+def load_for_eval(
+    path: str,
+    *,
+    template: str,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    engine: str = "auto",
+) -> tuple[Policy, GRPOConfig]:
+    """Any model folder, checkpoint or LoRA adapter (its base found by
+    :func:`r1zero.models.lora_base`) as a Policy in eval mode, and the sampling config."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    device = pick_device()
+    mcfg = ModelConfig(model_name_or_path=path)
+    dtype = pick_dtype(mcfg, None, device)
+    if (Path(path) / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base_name = lora_base(Path(path))
+        model = PeftModel.from_pretrained(load_model(base_name, mcfg, dtype, device), path)
+        tok_src = path if (Path(path) / "tokenizer_config.json").is_file() else base_name
+    else:
+        model = load_model(path, mcfg, dtype, device)
+        tok_src = path
+    model.eval()
+    tokenizer = load_tokenizer(tok_src, mcfg)
+    name = engine if engine != "auto" else ("fast" if device.type == "cuda" else "hf")
+    policy = Policy(
+        model=model,
+        tokenizer=tokenizer,
+        template=get_template(template),
+        engine=get_engine(name),
+        device=device,
+        eos_token_ids=eos_ids(model, tokenizer),
+    )
+    cfg = GRPOConfig(
+        max_completion_length=max_new_tokens, temperature=temperature, max_prompt_length=None
+    )
+    return policy, cfg

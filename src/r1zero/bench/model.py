@@ -14,8 +14,6 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
-from r1zero.config import ModelConfig
-
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 """Dense bf16 tensor-core peak (datasheet, SXM) by GPU name fragment; MFU divides by it."""
 
@@ -68,20 +66,6 @@ def enable_training(model: torch.nn.Module, *, peft: bool) -> None:
     if peft:
         model.enable_input_require_grads()
     model.train()
-
-
-def wrap_lora(model: torch.nn.Module, cfg: ModelConfig) -> torch.nn.Module:
-    """The LoRA adapter of ``r1zero.train.model.load_model`` (``use_peft``), same fields."""
-    from peft import LoraConfig, get_peft_model
-
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.lora_target_modules or "all-linear",
-        task_type=cfg.lora_task_type,
-    )
-    return get_peft_model(model, lora)
 
 
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:

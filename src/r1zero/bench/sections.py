@@ -25,6 +25,7 @@ from r1zero.bench import model as B
 from r1zero.bench import workloads as W
 from r1zero.compile import compile_blocks, eager_blocks
 from r1zero.config import ModelConfig
+from r1zero.models import wrap_lora
 from r1zero.rollout.policy import Policy
 
 REFERENCE_ONLY = {
@@ -221,7 +222,7 @@ class WorkloadRun:
             cfg = self.cfg()
             base = B.build_model(self.shape, self.device, self.dtype(), seed=self.args.seed)
             lcfg = ModelConfig(use_peft=True, lora_r=64, lora_alpha=128)
-            model = B.wrap_lora(base, lcfg)
+            model = wrap_lora(base, lcfg)
             B.enable_training(model, peft=True)
             opt = M.optimizer(model, cfg)
             engine = self.step_engine()

@@ -13,6 +13,7 @@ import torch
 
 from r1zero.compile import compile_blocks
 from r1zero.config import Config, prompts_per_micro_step, to_yaml
+from r1zero.models import eos_ids, load_model, load_tokenizer, pick_device, pick_dtype
 from r1zero.rollout import get_engine
 from r1zero.rollout.policy import Policy
 from r1zero.task.prompts import get_template
@@ -20,9 +21,9 @@ from r1zero.task.rewards import load_reward_funcs
 from r1zero.train import checkpoint as ckpt
 from r1zero.train import resume
 from r1zero.train.distributed import Dist, make_dist
-from r1zero.train.model import load_model, load_reference, load_tokenizer, pick_device, pick_dtype
+from r1zero.train.model import load_reference
 from r1zero.train.optim import build_optim
-from r1zero.train.setup import apply_presets, eos_ids, load_splits
+from r1zero.train.setup import apply_presets, load_splits
 from r1zero.train.step import Optim
 from r1zero.train.stream import PromptStream
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
+from r1zero.progress import phase
 from r1zero.rollout.policy import sampling_params, tokenize_prompts
-from r1zero.train.display import phase
 
 PROBE_TOKENS = (2, 18)
 """Two short decodes: their difference is 16 decode steps without the prefill."""

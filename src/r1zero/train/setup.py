@@ -1,15 +1,13 @@
-"""Config presets, data splits and stop tokens: the run's inputs, resolved once."""
+"""Config presets and data splits: the run's inputs, resolved once."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import torch
-
 from r1zero.config import Config, from_dict
+from r1zero.progress import phase
 from r1zero.task import data as task_data
-from r1zero.train.display import phase
 
 # The embedded default: what `r1zero train` with no arguments runs on a 2-core CPU.
 TINY_PRESET: dict[str, Any] = {
@@ -70,14 +68,3 @@ def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
             )
         rows = loaded.rows
     return task_data.select(rows, seed=cfg.grpo.seed, n=d.num_samples, test_size=d.test_size)
-
-
-def eos_ids(model: torch.nn.Module, tokenizer: Any) -> tuple[int, ...]:
-    """Stop tokens: the tokenizer's EOS plus the model's generation_config EOS list."""
-    ids: list[int] = []
-    gen = getattr(model, "generation_config", None)
-    g_eos = getattr(gen, "eos_token_id", None)
-    for x in [tokenizer.eos_token_id] + (g_eos if isinstance(g_eos, list) else [g_eos]):
-        if x is not None and x not in ids:
-            ids.append(int(x))
-    return tuple(ids)
