@@ -485,6 +485,7 @@ def test_nan_rewards_log_as_null_and_step_means_skip_them():
 
     from r1zero.config import GRPOConfig
     from r1zero.rollout import RolloutBatch
+    from r1zero.task.tasks import Task
     from r1zero.train.experience import Experience
     from r1zero.train.logs import completion_records, significant
     from r1zero.train.step import step_metrics
@@ -504,7 +505,7 @@ def test_nan_rewards_log_as_null_and_step_means_skip_them():
     records = completion_records(0, exp, num_generations=4)
     text = "\n".join(json.dumps(r, allow_nan=False) for r in records)  # raises on NaN
     assert json.loads(text.splitlines()[1])["reward"] is None
-    m = step_metrics(exp, GRPOConfig(num_generations=4, reward_funcs=["mine"]))
+    m = step_metrics(exp, GRPOConfig(num_generations=4, reward_funcs=["mine"]), Task("t", []))
     assert m["reward"] == pytest.approx(2 / 3) and m["rewards/mine"] == pytest.approx(2 / 3)
     assert m["reward_std"] == pytest.approx(torch.tensor([1.0, 0.0, 1.0]).std().item())
     json.dumps({k: significant(v) for k, v in m.items()}, allow_nan=False)

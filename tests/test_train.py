@@ -105,7 +105,7 @@ def test_one_grpo_step_changes_every_parameter(tiny_model_dir, reward_file, tmp_
     before = trainable(model)
     assert len(before) == len(list(model.parameters()))  # full fine-tuning
     metrics, exp = grpo_step(
-        run.policy, iter(run.stream), run.opt, cfg.grpo, run.reward_funcs, run.micro_size
+        run.policy, iter(run.stream), run.opt, cfg.grpo, run.task, run.micro_size
     )
     assert exp.completions and len(exp.completions) == 8
     assert exp.advantages.abs().sum() > 0, "rewards were degenerate; the test proves nothing"
@@ -135,7 +135,7 @@ def test_lora_step_changes_only_the_adapter(tiny_model_dir, reward_file, tmp_pat
     # lora_B starts at 0, so lora_A has no gradient before the first update: take two steps
     for _ in range(2):
         metrics, _ = grpo_step(
-            run.policy, iter(run.stream), run.opt, cfg.grpo, run.reward_funcs, run.micro_size
+            run.policy, iter(run.stream), run.opt, cfg.grpo, run.task, run.micro_size
         )
         assert math.isfinite(metrics["loss"])
     for n, p in model.named_parameters():

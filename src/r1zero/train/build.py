@@ -17,7 +17,7 @@ from r1zero.models import eos_ids, load_model, load_tokenizer, pick_device, pick
 from r1zero.rollout import get_engine
 from r1zero.rollout.policy import Policy
 from r1zero.task.prompts import get_template
-from r1zero.task.rewards import load_reward_funcs
+from r1zero.task.tasks import Task, countdown
 from r1zero.train import checkpoint as ckpt
 from r1zero.train import resume
 from r1zero.train.distributed import Dist, make_dist
@@ -37,7 +37,7 @@ class Run:
     opt: Optim
     stream: PromptStream  # the global prompt order; each rank takes its slice
     test_rows: list[dict]
-    reward_funcs: list
+    task: Task  # its reward functions and its metrics
     output_dir: Path
     total_steps: int
     micro_size: int  # sequences per micro-batch
@@ -97,7 +97,13 @@ def setup(cfg: Config, display_print=print) -> Run:
         d.prompt_template, user=d.prompt_user, assistant_prefix=d.assistant_prefix
     )
     policy = Policy(
-        model, tokenizer, template, get_engine(engine), device, eos_ids(model, tokenizer), ref
+        model=model,
+        tokenizer=tokenizer,
+        template=template,
+        engine=get_engine(engine),
+        device=device,
+        eos_token_ids=eos_ids(model, tokenizer),
+        ref_model=ref,
     )
     train_rows, test_rows = load_splits(cfg)
     per_micro = prompts_per_micro_step(g)
@@ -110,11 +116,19 @@ def setup(cfg: Config, display_print=print) -> Run:
     dist.shard_run(policy, dtype)  # FSDP2: shard before the optimizer sees the parameters
     opt = build_optim(model, cfg, total, dist)
     stream = PromptStream(train_rows, per_step, g.seed)
-    funcs = load_reward_funcs(g.reward_funcs)
     run = Run(
-        cfg, policy, opt, stream, test_rows, funcs, out, total, per_micro * g.num_generations, dist
+        cfg=cfg,
+        policy=policy,
+        opt=opt,
+        stream=stream,
+        test_rows=test_rows,
+        task=countdown(g.reward_funcs),
+        output_dir=out,
+        total_steps=total,
+        micro_size=per_micro * g.num_generations,
+        dist=dist,
+        run_id=run_id,
     )
-    run.run_id = run_id
     torch.manual_seed(g.seed + 1_000_003 * dist.rank)  # each rank samples its own completions
     if resume_dir is not None:
         _restore(run, resume_dir, say)

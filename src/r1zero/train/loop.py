@@ -176,9 +176,9 @@ def _one_step(
     g = run.cfg.grpo
     fresh = (step - 1) % g.num_iterations == 0 or exp is None
     if fresh:
-        metrics, exp = grpo_step(run.policy, prompts, run.opt, g, run.reward_funcs, run.micro_size)
+        metrics, exp = grpo_step(run.policy, prompts, run.opt, g, run.task, run.micro_size)
     else:  # num_iterations > 1: another update on the same rollouts
-        metrics = optimizer_step(run.policy, exp, run.opt, g, run.micro_size) | step_metrics(exp, g)
+        metrics = optimizer_step(run.policy, exp, run.opt, g, run.micro_size) | step_metrics(exp, g, run.task)
     return _gathered_metrics(run, metrics), exp, fresh
 
 

@@ -17,6 +17,7 @@ from r1zero.algos import zero_std_fraction
 from r1zero.algos.advantages import informative_groups, nanstd
 from r1zero.config import GRPOConfig
 from r1zero.rollout.policy import Policy
+from r1zero.task.tasks import Task
 from r1zero.train.distributed import Dist
 from r1zero.train.experience import Experience, concat, keep_groups, make_experience
 from r1zero.train.update import accumulate_gradients, frozen_logprobs, loss_mask, reference_logprobs
@@ -114,8 +115,9 @@ def optimizer_step(
     return metrics
 
 
-def step_metrics(exp: Experience, cfg: GRPOConfig) -> dict[str, float]:
-    """Rewards, accuracy, format rate and lengths of one step's completions."""
+def step_metrics(exp: Experience, cfg: GRPOConfig, task: Task) -> dict[str, float]:
+    """Rewards, lengths and the task's own metrics (Countdown: accuracy, format rate) of
+    one step's completions."""
     lengths = exp.batch.completion_lengths.float().cpu()
     prompt_tokens = int(exp.batch.prompt_mask.sum())
     m = {
@@ -133,11 +135,7 @@ def step_metrics(exp: Experience, cfg: GRPOConfig) -> dict[str, float]:
         "num_completions": len(exp.rows),
         "tokens": prompt_tokens + int(lengths.sum()),
     }
-    if "equation" in exp.rewards_per_func:
-        m["accuracy"] = (exp.rewards_per_func["equation"] >= 1).float().mean().item()
-    if "format" in exp.rewards_per_func:
-        m["format_rate"] = (exp.rewards_per_func["format"] >= 1).float().mean().item()
-    return m
+    return m | task.metrics_of(exp.rewards_per_func)
 
 
 def grpo_step(
@@ -145,15 +143,15 @@ def grpo_step(
     prompts: Iterator[list[dict]],
     opt: Optim,
     cfg: GRPOConfig,
-    reward_funcs: list,
+    task: Task,
     micro_size: int,
 ) -> tuple[dict[str, float], Experience]:
     """A fresh rollout and one optimizer update (num_iterations = 1)."""
     t0 = time.perf_counter()
-    exp = collect(policy, prompts, cfg, reward_funcs)  # rollout -> rewards -> advantages
+    exp = collect(policy, prompts, cfg, task.reward_funcs)  # rollout -> rewards -> advantages
     prepare(policy, exp, cfg, micro_size, opt.dist)  # old / reference logprobs
     metrics = optimizer_step(policy, exp, opt, cfg, micro_size)  # loss -> backward -> AdamW
-    metrics |= step_metrics(exp, cfg) | exp.timings
+    metrics |= step_metrics(exp, cfg, task) | exp.timings
     metrics["step_time"] = time.perf_counter() - t0
     metrics["tokens_per_s"] = metrics["tokens"] / metrics["step_time"]
     return metrics, exp
