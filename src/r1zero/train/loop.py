@@ -16,6 +16,7 @@ from typing import Any
 
 from r1zero.config import UNUSED, Config, prompts_per_micro_step
 from r1zero.config.defaults import DESCRIPTIONS
+from r1zero.config.validate import validate
 from r1zero.evaluate import evaluate
 from r1zero.task import data as task_data
 from r1zero.train import checkpoint as ckpt
@@ -184,7 +185,9 @@ def _one_step(
 
 def train(cfg: Config) -> dict[str, Any]:
     """The whole run; returns the held-out evaluation before and after. A finished run is
-    left as it is; Ctrl-C says in one line what is saved and how to resume."""
+    left as it is; Ctrl-C says in one line what is saved and how to resume. The config
+    is validated first (ConfigError), as ``r1zero train`` would."""
+    validate(cfg)
     at: dict[str, Any] = {}
     try:
         return _train(cfg, at)
