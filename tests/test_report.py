@@ -389,3 +389,20 @@ def test_60k_sample_report_is_small_and_fast(tmp_path):
     assert stats["bytes"] < 20e6
     assert seconds < 60
     assert load_s is None or load_s < 5
+
+
+def test_headline_with_one_eval_says_no_later_eval(tmp_path):
+    run = write_synthetic_run(tmp_path / "r", steps=4, done=False)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text(
+        "\n".join(ln for ln in lines if '"step": 4, "eval/' not in ln) + "\n"
+    )
+    (run / "eval" / "step-000004.json").unlink()
+    build_report([run], tmp_path / "r.html")
+    head = re.search(
+        r'<section id="headline">.*?</section>', (tmp_path / "r.html").read_text(), re.S
+    )
+    assert (
+        "(step 0; no later eval yet)" in head.group(0)
+        and "→ <b>" not in head.group(0).split("batch")[0]
+    )

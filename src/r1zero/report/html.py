@@ -86,7 +86,12 @@ def _headline_items(h: dict[str, Any]) -> list[tuple[str, str]]:
     items = []
     if h["eval"]:
         (s0, a0), (s1, a1) = h["eval"]
-        items.append(("held-out accuracy", f"{a0:.3f} → <b>{a1:.3f}</b> (step {s0} → {s1})"))
+        text = (
+            f"{a0:.3f} (step {s0}; no later eval yet)"
+            if s0 == s1
+            else (f"{a0:.3f} → <b>{a1:.3f}</b> (step {s0} → {s1})")
+        )
+        items.append(("held-out accuracy", text))
     if h["train"]:
         items.append(("batch accuracy", f"{_pct(h['train'][0])} → <b>{_pct(h['train'][1])}</b> "
                       "(mean of the first → last 10 steps)"))  # fmt: skip
