@@ -86,13 +86,21 @@ def main() -> None:
             )
         )
     )
-    exp = Experience([], [], [], local, {}, rewards[sl], adv[sl])
+    exp = Experience(
+        rows=[],
+        prompts=[],
+        completions=[],
+        batch=local,
+        rewards_per_func={},
+        rewards=rewards[sl],
+        advantages=adv[sl],
+    )
     policy = SimpleNamespace(model=model, ref_model=ref, engine=get_engine("hf"))
     dist.shard_run(policy, torch.float32)  # FSDP2 only: shard policy and reference
     opt = build_optim(model, Config(grpo=cfg), 1, dist)
     if beta > 0:  # through the sharded reference's frozen path (its backbone hook)
         exp.ref_logprobs = reference_logprobs(model, ref, local, cfg, 4)
-    metrics = optimizer_step(None, exp, opt, cfg, micro_size=4)
+    metrics = optimizer_step(exp, opt, cfg, micro_size=4)
     losses = dist.gather(metrics["loss"])
     weights = _full_weights(model, dist)
     greedy = _greedy(policy, batch)  # the gathered rollout path under FSDP2

@@ -129,6 +129,18 @@ def policy_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one micro-batch (already divided for gradient accumulation) and its metrics.
 
+    GRPO's objective (Shao et al. 2024, arXiv:2402.03300, eq. 3), per completion token t:
+        rho_t = exp(logprobs_t - old_logprobs_t)
+        l_t = -min(rho_t A, clip(rho_t, 1 - epsilon, 1 + epsilon_high) A) + beta KL_t
+        KL_t = exp(ref - logp) - (ref - logp) - 1   (k3, Schulman 2020)
+    and loss = sum_t w_t l_t, w the ``LOSS_AGGREGATIONS[loss_type]`` weights over
+    ``completion_mask`` (grpo, bnpo, dr_grpo, dapo: see each), or ``token_weights``.
+
+    Shapes: logprobs, old_logprobs, ref_logprobs, completion_mask, token_weights: (b, T),
+    b sequences of this micro-batch, T completion tokens; advantages: (b,). Returns the
+    scalar loss and metrics ``clip_ratio`` (share of masked tokens the clip bound) and,
+    when beta > 0, ``kl`` (masked mean of KL_t).
+
     ``use_bias_correction_kl`` weights the k3 term by pi/pi_old (TRL 1.16's default; the
     tutorial's TRL 0.14 used plain k3, r1zero's default).
     ``token_weights`` (b, T): these tokens' weights in the step

@@ -132,7 +132,15 @@ def experience(batch: RolloutBatch, w: Workload, seed: int) -> Experience:
     # On the batch's device: accumulate_gradients indexes advantages with a device index
     # (advantages[mb.index]), which a CPU tensor refuses when the index is on the GPU.
     advantages = advantages.to(batch.prompt_ids.device)
-    return Experience([{}] * n, [""] * n, [""] * n, batch, {"random": rewards}, rewards, advantages)
+    return Experience(
+        rows=[{}] * n,
+        prompts=[""] * n,
+        completions=[""] * n,
+        batch=batch,
+        rewards_per_func={"random": rewards},
+        rewards=rewards,
+        advantages=advantages,
+    )
 
 
 def fixed_batch(w: Workload, vocab: int, device: torch.device, seed: int) -> RolloutBatch:
@@ -186,10 +194,10 @@ def update_speed(
     device = policy.device
     exp = experience(fixed_batch(w, policy.model.config.vocab_size, device, seed), w, seed)
     prepare(policy, exp, cfg, micro)
-    optimizer_step(policy, exp, opt, cfg, micro)  # warm-up (allocates AdamW state)
-    times = [timed(lambda: optimizer_step(policy, exp, opt, cfg, micro), device)[1]]
+    optimizer_step(exp, opt, cfg, micro)  # warm-up (allocates AdamW state)
+    times = [timed(lambda: optimizer_step(exp, opt, cfg, micro), device)[1]]
     times += [
-        timed(lambda: optimizer_step(policy, exp, opt, cfg, micro), device)[1]
+        timed(lambda: optimizer_step(exp, opt, cfg, micro), device)[1]
         for _ in range(repeats - 1)
     ]
     t = statistics.median(times)
@@ -221,7 +229,7 @@ def grpo_step(
     )
     exp, t_adv = timed(lambda: experience(batch, w, seed), device)
     _, t_lp = timed(lambda: prepare(policy, exp, cfg, micro), device)
-    metrics, t_upd = timed(lambda: optimizer_step(policy, exp, opt, cfg, micro), device)
+    metrics, t_upd = timed(lambda: optimizer_step(exp, opt, cfg, micro), device)
     step_s = time.perf_counter() - t0
     return {
         "rollout_s": t_roll,

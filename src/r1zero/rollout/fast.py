@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +98,18 @@ def memory_cap(device: torch.device) -> int:
     return int(total * (fraction(device) if fraction else 1.0))
 
 
+class GraphKey(NamedTuple):
+    """What the captured decode graphs depend on: a change of any one drops them (a graph
+    replays fixed addresses: another model, new weight storage, another KV store or
+    another sampler would replay stale ones)."""
+
+    model_id: int  # id(model)
+    weights_ptr: int  # data_ptr() of the input embedding: moves when weights are reloaded
+    store_id: int  # id(KVStore): the cache whose slots the graphs read and write
+    sampler: SamplingParams  # with max_new_tokens 0: graphs serve any length
+    use_graph: bool  # CUDA graphs captured (else the compiled step runs eagerly)
+
+
 # ----------------------------------------------------------------------------- engine
 class FastEngine:
     """Rollout engine with its own KV cache; buffers and decode graphs persist across calls.
@@ -146,7 +159,8 @@ class FastEngine:
         self._compiled: dict = {}
         self._store = self._state = self._generator = self._buffer_key = None
         self._graphs: dict = {}
-        self._graph_key = self._pool = None
+        self._graph_key: GraphKey | None = None
+        self._pool = None
         self.last_split: list[int] = []  # rows per sub-batch of the last call
         self.last_batch_sizes: list[int] = []  # rows decoded per round of the last call
 
@@ -321,7 +335,7 @@ class FastEngine:
         use_graph = store.slot.is_cuda if self.cuda_graph is None else self.cuda_graph
         sampler = dataclasses.replace(params, max_new_tokens=0)  # graphs serve any length
         weights = model.get_input_embeddings().weight
-        key = (id(model), weights.data_ptr(), id(store), sampler, use_graph)
+        key = GraphKey(id(model), weights.data_ptr(), id(store), sampler, use_graph)
         if key != self._graph_key:
             self._graphs, self._graph_key = {}, key
             self._pool = torch.cuda.graph_pool_handle() if use_graph else None

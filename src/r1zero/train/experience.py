@@ -60,13 +60,13 @@ def make_experience(
     )
     t2 = time.perf_counter()
     return Experience(
-        rep_rows,
-        prompts,
-        completions,
-        batch,
-        per_func,
-        rewards,
-        advantages,
+        rows=rep_rows,
+        prompts=prompts,
+        completions=completions,
+        batch=batch,
+        rewards_per_func=per_func,
+        rewards=rewards,
+        advantages=advantages,
         timings={"time/rollout": t1 - t0, "time/rewards": t2 - t1},
     )
 
@@ -79,20 +79,20 @@ def keep_groups(exp: Experience, keep: torch.Tensor, num_generations: int) -> Ex
     dev = b.prompt_ids.device
     di = idx.to(dev)
     batch = RolloutBatch(
-        b.prompt_ids[di],
-        b.prompt_mask[di],
-        b.completion_ids[di],
-        b.completion_mask[di],
-        b.truncated[di],
+        prompt_ids=b.prompt_ids[di],
+        prompt_mask=b.prompt_mask[di],
+        completion_ids=b.completion_ids[di],
+        completion_mask=b.completion_mask[di],
+        truncated=b.truncated[di],
     )
     return Experience(
-        [exp.rows[i] for i in il],
-        [exp.prompts[i] for i in il],
-        [exp.completions[i] for i in il],
-        batch,
-        {k: v[idx] for k, v in exp.rewards_per_func.items()},
-        exp.rewards[idx],
-        exp.advantages[idx],
+        rows=[exp.rows[i] for i in il],
+        prompts=[exp.prompts[i] for i in il],
+        completions=[exp.completions[i] for i in il],
+        batch=batch,
+        rewards_per_func={k: v[idx] for k, v in exp.rewards_per_func.items()},
+        rewards=exp.rewards[idx],
+        advantages=exp.advantages[idx],
         timings=dict(exp.timings),
     )
 
@@ -124,12 +124,14 @@ def concat(a: Experience, b: Experience, pad_token_id: int) -> Experience:
     )
     timings = {k: a.timings.get(k, 0) + b.timings.get(k, 0) for k in a.timings | b.timings}
     return Experience(
-        a.rows + b.rows,
-        a.prompts + b.prompts,
-        a.completions + b.completions,
-        batch,
-        {k: torch.cat([a.rewards_per_func[k], b.rewards_per_func[k]]) for k in a.rewards_per_func},
-        torch.cat([a.rewards, b.rewards]),
-        torch.cat([a.advantages, b.advantages]),
+        rows=a.rows + b.rows,
+        prompts=a.prompts + b.prompts,
+        completions=a.completions + b.completions,
+        batch=batch,
+        rewards_per_func={
+            k: torch.cat([a.rewards_per_func[k], b.rewards_per_func[k]]) for k in a.rewards_per_func
+        },
+        rewards=torch.cat([a.rewards, b.rewards]),
+        advantages=torch.cat([a.advantages, b.advantages]),
         timings=timings,
     )

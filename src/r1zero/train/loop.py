@@ -179,7 +179,7 @@ def _one_step(
     if fresh:
         metrics, exp = grpo_step(run.policy, prompts, run.opt, g, run.task, run.micro_size)
     else:  # num_iterations > 1: another update on the same rollouts
-        metrics = optimizer_step(run.policy, exp, run.opt, g, run.micro_size) | step_metrics(exp, g, run.task)
+        metrics = optimizer_step(exp, run.opt, g, run.micro_size) | step_metrics(exp, g, run.task)
     return _gathered_metrics(run, metrics), exp, fresh
 
 

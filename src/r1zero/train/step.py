@@ -81,7 +81,6 @@ def _agree(dist: Dist | None) -> Callable[[int], int] | None:
 
 
 def optimizer_step(
-    policy: Policy,
     exp: Experience,
     opt: Optim,
     cfg: GRPOConfig,
@@ -150,7 +149,7 @@ def grpo_step(
     t0 = time.perf_counter()
     exp = collect(policy, prompts, cfg, task.reward_funcs)  # rollout -> rewards -> advantages
     prepare(policy, exp, cfg, micro_size, opt.dist)  # old / reference logprobs
-    metrics = optimizer_step(policy, exp, opt, cfg, micro_size)  # loss -> backward -> AdamW
+    metrics = optimizer_step(exp, opt, cfg, micro_size)  # loss -> backward -> AdamW
     metrics |= step_metrics(exp, cfg, task) | exp.timings
     metrics["step_time"] = time.perf_counter() - t0
     metrics["tokens_per_s"] = metrics["tokens"] / metrics["step_time"]
