@@ -23,8 +23,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from r1zero.bench import memory_plan
 from r1zero.config import ConfigError
-from r1zero.train import distributed, memory_plan, sharded
+from r1zero.train import distributed, sharded
 from r1zero.train.checkpoint import TEMP_RE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Not a measurement: byte counts of what each GPU holds in each phase of a GRPO step, so
 that a user can tell before renting GPUs whether a shape fits (``r1zero bench`` prints it
-beside what it measures; ``python -m r1zero.train.memory_plan --shape qwen2.5-7b``).
+beside what it measures; ``python -m r1zero.bench.memory_plan --shape qwen2.5-7b``).
 
 What r1zero's FSDP2 keeps (see :mod:`r1zero.train.sharded`), with P parameters over N GPUs:
 
