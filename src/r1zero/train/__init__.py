@@ -1,1 +1,1 @@
-"""The GRPO loop: model loading, the step, checkpoints and logs."""
+"""The GRPO loop: the step, the update, checkpoints and logs (loading is r1zero.models)."""
