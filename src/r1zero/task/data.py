@@ -230,6 +230,8 @@ def load_rows(
     scan = None
     if path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
         scan = _scan_json_lines(path)
+    if scan is not None and not scan.labels and not scan.unparsed:
+        raise DataError(f"{path_or_id!r} has no rows (only blank lines)")
     if scan is not None and not scan.labels:
         check_rows(
             [], source=repr(path_or_id), unparsed=scan.unparsed, skip_malformed=skip_malformed
