@@ -14,6 +14,7 @@ from pathlib import Path
 from r1zero.bench.floors import floors
 from r1zero.bench.model import load_shape
 from r1zero.bench.report import table_lines
+from r1zero.markdown import replace_section
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -88,10 +89,8 @@ def main() -> None:
     ap.add_argument("--readme", default="README.md")
     args = ap.parse_args()
     readme = Path(args.readme)
-    text = readme.read_text(encoding="utf-8")
-    a, b = text.index(START) + len(START), text.index(END)
     block = section(json.loads(Path(args.json).read_text()), args.json)
-    readme.write_text(text[:a] + "\n" + block + "\n" + text[b:], encoding="utf-8")
+    replace_section(readme, START, END, block)
     print(f"updated {readme}")
 
 

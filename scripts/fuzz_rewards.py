@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}")
     if a.doc:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from bad_input_table import replace_section
+        from r1zero.markdown import replace_section
 
         rel = out.relative_to(out.parents[2]) if len(out.parents) > 2 else out
         replace_section(a.doc, "<!-- fuzz:begin -->", "<!-- fuzz:end -->", markdown(r, a, rel))

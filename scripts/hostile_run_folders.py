@@ -75,12 +75,11 @@ def prepare(work: Path) -> None:
     """A random tiny model, 60 problems, and the two reference folders every case copies:
     ``interrupted`` (Ctrl-C right after checkpoint-1) and ``finished`` (all 3 steps)."""
     sys.path.insert(0, str(HERE))
-    from kill_test import build_random_model
-
     from r1zero.task.data import generate_rows, write_jsonl
+    from r1zero.tiny.build import random_model_folder
 
     if not (work / "model" / "config.json").is_file():
-        build_random_model(work / "model", seed=0)
+        random_model_folder(work / "model", seed=0)
     write_jsonl(generate_rows(60, seed=3), work / "data.jsonl")
     for name in ("interrupted", "finished", "cases"):
         shutil.rmtree(work / name, ignore_errors=True)
@@ -509,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:  # without the full logs, which hold this machine's temporary paths
         a.json.write_text(json.dumps([_public(r) for r in records], indent=1) + "\n")
     if a.doc:
-        from bad_input_table import replace_section
+        from r1zero.markdown import replace_section
 
         cmd = f"python scripts/hostile_run_folders.py --doc {a.doc}"
         before = json.loads(a.before.read_text()) if a.before else None

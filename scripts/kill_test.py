@@ -28,7 +28,7 @@ leftover). At the end the final ``model.safetensors``, every ``metrics.jsonl`` r
 ``deterministic_view``) and every logged completion must equal the uninterrupted run's:
 bit-identical on CPU. Exit status 0 when every check passes.
 
-Importable: ``build_random_model`` (also used by the other reliability scripts and tests),
+Importable: ``build_random_model`` (r1zero.tiny.build.random_model_folder, the one builder),
 ``run_kill_test`` (returns the summary dict), ``varied_reward`` (a reward that differs
 between random completions, so advantages are non-zero and the weights really move).
 """
@@ -50,6 +50,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from r1zero.tiny.build import random_model_folder as build_random_model
+
 HERE = Path(__file__).resolve()
 PHASES = ("startup", "ready", "rollout", "optimizer", "logging", "checkpoint", "final", "closing")
 TRIGGERED = ("rollout", "optimizer", "delay", "checkpoint")
@@ -63,44 +65,6 @@ CHILD_ENV = {
 
 
 # ---------------------------------------------------------------- tiny model and reward
-
-
-def build_random_model(dest: Path, *, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
-    """A random-init Qwen2ForCausalLM with the tiny BPE tokenizer, saved as a HF folder (~1 s)."""
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from r1zero.task import countdown
-    from r1zero.task.prompts import TEMPLATES, messages
-    from r1zero.tiny.tokenizer import IM_END, PAD, chat_text, train_tokenizer
-
-    corpus = [
-        chat_text(messages(TEMPLATES[t], list(p.nums), p.target))
-        for p in countdown.generate(50, seed=seed)
-        for t in sorted(TEMPLATES)
-    ]
-    tok = train_tokenizer(corpus, vocab_size=400)
-    eos, pad = tok.convert_tokens_to_ids([IM_END, PAD])
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        vocab_size=len(tok),
-        hidden_size=hidden,
-        intermediate_size=2 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        eos_token_id=eos,
-        pad_token_id=pad,
-    )
-    model = Qwen2ForCausalLM(config)
-    model.generation_config.eos_token_id = [eos, pad]
-    model.generation_config.pad_token_id = pad
-    dest.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(dest, safe_serialization=True)
-    tok.save_pretrained(dest)
-    return dest
 
 
 def varied_reward(completions: list[Any], **kwargs: Any) -> list[float]:
@@ -778,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(s, indent=1))
     if a.doc:
-        from bad_input_table import replace_section
+        from r1zero.markdown import replace_section
 
         spawn = " --spawn" if a.spawn else ""
         cmd = f"python scripts/kill_test.py --kills {a.kills} --max_steps {a.max_steps} --seed {a.seed}{spawn} --doc {a.doc}"

@@ -98,15 +98,14 @@ def run(steps: int, work: Path, *, seed: int = 0, warm_step: int = 10, log=print
     import torch
 
     sys.path.insert(0, str(HERE))
-    from kill_test import build_random_model
-
     from r1zero.config import load_config
     from r1zero.task.data import generate_rows, write_jsonl
+    from r1zero.tiny.build import random_model_folder
     from r1zero.train import logs
     from r1zero.train.loop import train
 
     torch.set_num_threads(1)
-    model = build_random_model(work / "model", seed=seed)
+    model = random_model_folder(work / "model", seed=seed)
     data = write_jsonl(generate_rows(200, 1), work / "data.jsonl")
     with Sampler(logs, log) as sampler:
         train(load_config(None, _train_args(model, data, work / "run", steps)))
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}")
     if a.doc:
         sys.path.insert(0, str(HERE))
-        from bad_input_table import replace_section
+        from r1zero.markdown import replace_section
 
         rel = out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out
         replace_section(a.doc, "<!-- memory:begin -->", "<!-- memory:end -->", markdown(r, a, rel))

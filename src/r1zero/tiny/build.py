@@ -185,6 +185,31 @@ def make_model(recipe: TinyRecipe, tok: PreTrainedTokenizerFast) -> Qwen2ForCaus
     return model
 
 
+def random_model_folder(dest: Path, *, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
+    """A random-init tiny Qwen2 (:func:`make_model`) with a small BPE tokenizer, saved as
+    an HF folder (~1 s): the model of tests and reliability harnesses, which need a real
+    folder that ``r1zero train`` and ``r1zero eval`` load, but no prior."""
+    corpus = [
+        tiny_tok.chat_text(messages(TEMPLATES[t], list(p.nums), p.target))
+        for p in countdown.generate(50, seed=seed)
+        for t in sorted(TEMPLATES)
+    ]
+    tok = tiny_tok.train_tokenizer(corpus, vocab_size=400)
+    torch.manual_seed(seed)
+    recipe = TinyRecipe(
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=2,
+        num_kv_heads=1,
+        intermediate_size=2 * hidden,
+    )
+    model = make_model(recipe, tok)
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest, safe_serialization=True)
+    tok.save_pretrained(dest)
+    return dest
+
+
 def pretrain(
     model: Qwen2ForCausalLM,
     rows: list[tuple[list[int], int]],
