@@ -18,6 +18,7 @@ LAYERS = (
     "r1zero",  # src/r1zero/__init__.py: the version
     "config",
     "progress",
+    "markdown",
     "compile",
     "task",
     "tiny",
