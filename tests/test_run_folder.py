@@ -97,9 +97,15 @@ def test_saved_rollout_loads_weights_only(tmp_path):
 
     batch = RolloutBatch(*(torch.ones(2, 3, dtype=torch.long) for _ in range(4)), torch.ones(2))
     exp = Experience(
-        [{"nums": [1, 2], "target": 3}] * 2, ["p", "q"], ["a", "b"], batch,
-        {"format": torch.zeros(2)}, torch.zeros(2), torch.ones(2), old_logprobs=torch.ones(2, 3),
-    )  # fmt: skip
+        rows=[{"nums": [1, 2], "target": 3}] * 2,
+        prompts=["p", "q"],
+        completions=["a", "b"],
+        batch=batch,
+        rewards_per_func={"format": torch.zeros(2)},
+        rewards=torch.zeros(2),
+        advantages=torch.ones(2),
+        old_logprobs=torch.ones(2, 3),
+    )
     torch.save({"experience": pack_experience(exp)}, tmp_path / "s.pt")
     back = unpack_experience(torch.load(tmp_path / "s.pt", weights_only=True)["experience"])
     assert back.rows == exp.rows and back.completions == exp.completions
