@@ -20,9 +20,9 @@ from r1zero.config.validate import validate
 from r1zero.evaluate import evaluate
 from r1zero.task import data as task_data
 from r1zero.train import checkpoint as ckpt
+from r1zero.train import sharded
 from r1zero.train.build import Run, setup
 from r1zero.train.display import Display
-from r1zero.train import sharded
 from r1zero.train.distributed import assert_in_sync, rank_prompts
 from r1zero.train.estimate import first_step
 from r1zero.train.experience import Experience
