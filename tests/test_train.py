@@ -398,6 +398,7 @@ def test_datawhale_yaml_trains_two_steps(mode, tiny_model_dir, data_file, tmp_pa
     )  # fmt: skip
     log = res.stdout + res.stderr
     assert res.returncode == 0, log[-3000:]
+    assert "defaults: datawhale-r1" in log and "AdamW" in log  # semantics and precision lines
     for key in ("use_vllm", "vllm_device", "vllm_gpu_memory_utilization", "logging_strategy"):
         assert f"{key}=" in log and "is accepted but not used" in log, key
     rows = metric_rows(out)
@@ -413,7 +414,8 @@ def test_datawhale_yaml_trains_two_steps(mode, tiny_model_dir, data_file, tmp_pa
     for x in recs:
         assert set(x) == COMPLETION_KEYS
         assert x["step"] == 1 and 0 <= x["group"] < prompts
-        assert set(x["rewards"]) == {"format", "equation"}
+        # the tutorial script's three rewards, through the YAML's defaults: datawhale-r1
+        assert set(x["rewards"]) == {"format", "equation", "thought_len"}
         assert x["reward"] == pytest.approx(sum(x["rewards"].values()), abs=1e-6)
         assert 1 <= x["length"] <= 16 and isinstance(x["truncated"], bool)
         assert x["prompt"].startswith("<|im_start|>user\n") and "<think>" in x["prompt"]
