@@ -1,5 +1,5 @@
 """Every bad config key, type and value, broken model folder and malformed dataset of
-scripts/bad_input_table.py makes ``r1zero train`` exit non-zero with one ``error:`` line
+tests/reliability/bad_input_table.py makes ``r1zero train`` exit non-zero with one ``error:`` line
 and no traceback (run in-process through the CLI here; the script runs subprocesses and
 writes the table in docs/reliability.md). Hostile completions never raise in any reward.
 """
@@ -27,7 +27,7 @@ datasets.utils.logging.get_verbosity()
 transformers.utils.logging.get_verbosity()
 
 _spec = importlib.util.spec_from_file_location(
-    "bad_input_table", Path(__file__).parents[1] / "scripts" / "bad_input_table.py"
+    "bad_input_table", Path(__file__).parent / "reliability" / "bad_input_table.py"
 )
 table = importlib.util.module_from_spec(_spec)
 sys.modules["bad_input_table"] = table

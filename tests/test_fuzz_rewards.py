@@ -1,4 +1,4 @@
-"""10,000 fuzzed completions (scripts/fuzz_rewards.py) through every reward: none raises,
+"""10,000 fuzzed completions (tests/reliability/fuzz_rewards.py) through every reward: none raises,
 every call under 10 ms. The script's full run uses 100,000 (docs/reliability.md)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "fuzz_rewards", Path(__file__).parents[1] / "scripts" / "fuzz_rewards.py"
+    "fuzz_rewards", Path(__file__).parent / "reliability" / "fuzz_rewards.py"
 )
 fuzz_rewards = importlib.util.module_from_spec(_spec)
 sys.modules["fuzz_rewards"] = fuzz_rewards

@@ -2,7 +2,7 @@
 checkpoint writing and pruning, after the final model), restart it each time (every other
 time with the very same command, which must resume by itself), and require
 the final weights, metrics and completions to equal an uninterrupted run's, bit for bit
-(scripts/kill_test.py does the work). The resume log-truncation rules are checked fast.
+(tests/reliability/kill_test.py does the work). The resume log-truncation rules are checked fast.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from r1zero.train.logs import RunLogger
 
 _spec = importlib.util.spec_from_file_location(
-    "kill_test", Path(__file__).parents[1] / "scripts" / "kill_test.py"
+    "kill_test", Path(__file__).parent / "reliability" / "kill_test.py"
 )
 kill_test = importlib.util.module_from_spec(_spec)
 sys.modules["kill_test"] = kill_test

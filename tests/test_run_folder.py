@@ -1,6 +1,6 @@
 """Run folders r1zero does not own, or that were tampered with, and re-running a command.
 
-Each case of scripts/hostile_run_folders.py (the generator of docs/reliability.md's
+Each case of tests/reliability/hostile_run_folders.py (the generator of docs/reliability.md's
 "Hostile run folders" table) runs ``r1zero train`` through the CLI on a prepared folder and
 must meet its expectation: unrelated files and files behind links survive, a pickle payload
 in ``resume_state.pt`` never runs, the same command resumes an interrupted run and leaves a
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from r1zero.train import checkpoint as ckpt
 
-_path = Path(__file__).parents[1] / "scripts" / "hostile_run_folders.py"
+_path = Path(__file__).parent / "reliability" / "hostile_run_folders.py"
 _spec = importlib.util.spec_from_file_location("hostile_run_folders", _path)
 hostile = importlib.util.module_from_spec(_spec)
 sys.modules["hostile_run_folders"] = hostile

@@ -1,6 +1,6 @@
 """Kill test: SIGKILL a tiny training run at random moments, resume it, and prove nothing was lost.
 
-    python scripts/kill_test.py --kills 20 --max_steps 12 --seed 0 [--json FILE] [--workdir DIR]
+    python tests/reliability/kill_test.py --kills 20 --max_steps 12 --seed 0 [--json FILE] [--workdir DIR]
 
 Trains a fast random-init Qwen2 (hidden 32, 2 layers) on 200 generated problems with
 ``--deterministic true --save_steps 1 --save_total_limit 2``, once without interruption
@@ -19,7 +19,7 @@ moments are seeded and cover:
   final evaluation and ``done``); ``closing``: after the final evaluation is logged and the
   logger closed, before ``done``.
 
-The killed run's child is ``python scripts/kill_test.py --child PHASE_FILE -- train ...``:
+The killed run's child is ``python tests/reliability/kill_test.py --child PHASE_FILE -- train ...``:
 ``r1zero.cli.main`` with hooks that record the phase (rollout, optimizer, checkpoint, ...)
 in a small file, so each kill is attributed to the phase it interrupted. After every
 kill, each ``checkpoint-*`` on disk must load with ``AutoModelForCausalLM.from_pretrained``,
@@ -28,8 +28,7 @@ leftover). At the end the final ``model.safetensors``, every ``metrics.jsonl`` r
 ``deterministic_view``) and every logged completion must equal the uninterrupted run's:
 bit-identical on CPU. Exit status 0 when every check passes.
 
-Importable: ``build_random_model`` (r1zero.tiny.build.random_model_folder, the one builder),
-``run_kill_test`` (returns the summary dict), ``varied_reward`` (a reward that differs
+Importable: ``run_kill_test`` (returns the summary dict), ``varied_reward`` (a reward that differs
 between random completions, so advantages are non-zero and the weights really move).
 """
 
@@ -50,7 +49,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from r1zero.tiny.build import random_model_folder as build_random_model
+from r1zero.tiny.build import random_model_folder
 
 HERE = Path(__file__).resolve()
 PHASES = ("startup", "ready", "rollout", "optimizer", "logging", "checkpoint", "final", "closing")
@@ -78,25 +77,18 @@ def train_args(
 ) -> list[str]:
     """``r1zero train`` options shared by every run of this test; a small held-out
     evaluation at steps 0, 4, 8, ... and at the end tests the eval files' resume path."""
+    sys.path.insert(0, str(HERE.parent))
+    from tiny_run import tiny_run_args
+
     return [
         "train",
-        "--model_name_or_path", str(model),
-        "--dataset_id_or_path", str(data),
-        "--num_samples", "200",
-        "--eval_num_samples", str(eval_num_samples),
-        "--eval_steps", "4",
-        "--max_completion_length", "16",
-        "--per_device_train_batch_size", "2",
-        "--num_generations", "4",
-        "--max_steps", str(max_steps),
-        "--learning_rate", "1e-3",
-        "--reward_funcs", f"[format, {HERE}:varied_reward]",
-        "--deterministic", "true",
-        "--save_steps", "1",
-        "--save_total_limit", "2",
-        "--report_to", "none",
-        "--live", "false",
-        "--output_dir", str(out),
+        *tiny_run_args(
+            model, data, out,
+            num_samples=200, eval_num_samples=eval_num_samples, eval_steps=4,
+            max_completion_length=16, num_generations=4, max_steps=max_steps,
+            learning_rate="1e-3", reward_funcs=f"[format, {HERE}:varied_reward]",
+            deterministic="true", save_steps=1, save_total_limit=2,
+        ),
     ]  # fmt: skip
 
 
@@ -589,7 +581,7 @@ def _inputs(workdir: Path, model: Path | None, seed: int) -> tuple[Path, Path]:
 
         shutil.copytree(model, model_dir, dirs_exist_ok=True)
     elif not (model_dir / "config.json").is_file():
-        build_random_model(model_dir, seed=seed)
+        random_model_folder(model_dir, seed=seed)
     data = workdir / "data.jsonl"
     subprocess.run(
         [sys.executable, "-m", "r1zero", "data", "--n", "200", "--seed", "1", "--out", str(data)],
@@ -646,7 +638,7 @@ def run_kill_test(
 ) -> dict[str, Any]:
     """The whole test in ``workdir``; returns the summary (``summary["ok"]`` says if it passed).
     Trainers are forked by a :class:`Zygote`, or with ``spawn`` started as fresh interpreters
-    (``python scripts/kill_test.py --child``), the slow but literal way."""
+    (``python tests/reliability/kill_test.py --child``), the slow but literal way."""
     t0 = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     model_dir, data = _inputs(workdir, model, seed)
@@ -745,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
         from r1zero.markdown import replace_section
 
         spawn = " --spawn" if a.spawn else ""
-        cmd = f"python scripts/kill_test.py --kills {a.kills} --max_steps {a.max_steps} --seed {a.seed}{spawn} --doc {a.doc}"
+        cmd = f"python tests/reliability/kill_test.py --kills {a.kills} --max_steps {a.max_steps} --seed {a.seed}{spawn} --doc {a.doc}"
         replace_section(
             a.doc, "<!-- kill-test:begin -->", "<!-- kill-test:end -->", markdown(s, cmd)
         )

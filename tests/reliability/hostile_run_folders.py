@@ -1,6 +1,6 @@
 """Hostile run folders: what ``r1zero train`` does with a folder it did not make, or one tampered with.
 
-    python scripts/hostile_run_folders.py [--json FILE] [--doc docs/reliability.md] [--workdir DIR]
+    python tests/reliability/hostile_run_folders.py [--json FILE] [--doc docs/reliability.md] [--workdir DIR]
 
 Run folders get shared: people download a finished run, resume a colleague's checkpoint.
 Each case below prepares a folder (from a tiny random-init Qwen2 run of 3 steps), runs
@@ -39,21 +39,15 @@ MAX_STEPS = 3
 
 def train_args(work: Path, out: Path, *extra: str) -> list[str]:
     """One tiny command, the same for every case: 3 steps, a checkpoint every step."""
+    sys.path.insert(0, str(HERE))
+    from tiny_run import tiny_run_args
+
     return [
         "train",
-        "--model_name_or_path", str(work / "model"),
-        "--dataset_id_or_path", str(work / "data.jsonl"),
-        "--num_samples", "40",
-        "--eval_num_samples", "4",
-        "--max_completion_length", "8",
-        "--per_device_train_batch_size", "2",
-        "--num_generations", "2",
-        "--max_steps", str(MAX_STEPS),
-        "--save_steps", "1",
-        "--save_total_limit", "2",
-        "--report_to", "none",
-        "--live", "false",
-        "--output_dir", str(out),
+        *tiny_run_args(
+            work / "model", work / "data.jsonl", out,
+            max_steps=MAX_STEPS, save_steps=1, save_total_limit=2,
+        ),
         *extra,
     ]  # fmt: skip
 
@@ -510,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.doc:
         from r1zero.markdown import replace_section
 
-        cmd = f"python scripts/hostile_run_folders.py --doc {a.doc}"
+        cmd = f"python tests/reliability/hostile_run_folders.py --doc {a.doc}"
         before = json.loads(a.before.read_text()) if a.before else None
         if a.before:
             cmd += f" --before {a.before}"
