@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -24,3 +29,15 @@ def random_qwen2(
             **config,
         )
     )
+
+
+def harness(name: str) -> ModuleType:
+    """A reliability harness of tests/reliability/ as a module, registered in sys.modules
+    under its own name (its sibling harnesses and its child processes import it by name)."""
+    path = Path(__file__).parent / "reliability" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

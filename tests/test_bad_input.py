@@ -6,16 +6,15 @@ writes the table in docs/reliability.md). Hostile completions never raise in any
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
-from pathlib import Path
 
 import datasets
 import pytest
 import transformers
 from typer.testing import CliRunner
 
+from helpers import harness
 from r1zero.cli import app
 from r1zero.task.data import generate_rows, write_jsonl
 from r1zero.task.prompts import get_template, render
@@ -26,12 +25,7 @@ from r1zero.task.rewards import REWARD_FUNCS
 datasets.utils.logging.get_verbosity()
 transformers.utils.logging.get_verbosity()
 
-_spec = importlib.util.spec_from_file_location(
-    "bad_input_table", Path(__file__).parent / "reliability" / "bad_input_table.py"
-)
-table = importlib.util.module_from_spec(_spec)
-sys.modules["bad_input_table"] = table
-_spec.loader.exec_module(table)
+table = harness("bad_input_table")
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,11 @@ every call under 10 ms. The script's full run uses 100,000 (docs/reliability.md)
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "fuzz_rewards", Path(__file__).parent / "reliability" / "fuzz_rewards.py"
-)
-fuzz_rewards = importlib.util.module_from_spec(_spec)
-sys.modules["fuzz_rewards"] = fuzz_rewards
-_spec.loader.exec_module(fuzz_rewards)
+from helpers import harness
+
+fuzz_rewards = harness("fuzz_rewards")
 
 
 @pytest.mark.slow

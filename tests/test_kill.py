@@ -7,21 +7,15 @@ the final weights, metrics and completions to equal an uninterrupted run's, bit 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import harness
 from r1zero.train.logs import RunLogger
 
-_spec = importlib.util.spec_from_file_location(
-    "kill_test", Path(__file__).parent / "reliability" / "kill_test.py"
-)
-kill_test = importlib.util.module_from_spec(_spec)
-sys.modules["kill_test"] = kill_test
-_spec.loader.exec_module(kill_test)
+kill_test = harness("kill_test")
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ which temporaries are cleaned, which checkpoints are the run's own.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import sys
@@ -22,13 +21,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import harness
 from r1zero.train import checkpoint as ckpt
 
-_path = Path(__file__).parent / "reliability" / "hostile_run_folders.py"
-_spec = importlib.util.spec_from_file_location("hostile_run_folders", _path)
-hostile = importlib.util.module_from_spec(_spec)
-sys.modules["hostile_run_folders"] = hostile
-_spec.loader.exec_module(hostile)
+hostile = harness("hostile_run_folders")
 
 
 @pytest.fixture(scope="module")
