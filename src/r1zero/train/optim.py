@@ -62,15 +62,14 @@ class MasterWeightAdamW(torch.optim.AdamW):
         master_groups = [{**g, "params": [_master_of(p) for p in g["params"]]} for g in groups]
         super().__init__(master_groups, **kwargs)
         self.master_params: list[torch.Tensor] = [p for g in self.param_groups for p in g["params"]]
-
-    def _copies(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [
+        self.copies: list[tuple[torch.Tensor, torch.Tensor]] = [
             (p, m) for p, m in zip(self.model_params, self.master_params, strict=True) if p is not m
         ]
+        """(model parameter, its fp32 master) for each low-precision parameter, found once."""
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
-        copies = self._copies()
+        copies = self.copies
         for p, m in copies:
             m.grad = None if p.grad is None else p.grad.to(torch.float32)
             p.grad = None
@@ -88,7 +87,7 @@ class MasterWeightAdamW(torch.optim.AdamW):
 
     def state_dict(self) -> dict:  # type: ignore[override]
         state = super().state_dict()
-        state["master_weights"] = [m.detach().clone() for _, m in self._copies()]
+        state["master_weights"] = [m.detach().clone() for _, m in self.copies]
         return state
 
     @torch.no_grad()
@@ -96,7 +95,7 @@ class MasterWeightAdamW(torch.optim.AdamW):
         state = dict(state_dict)
         masters = state.pop("master_weights", None)
         super().load_state_dict(state)
-        copies = self._copies()
+        copies = self.copies
         if masters is None or len(masters) != len(copies):
             raise ValueError(
                 f"resume state holds {0 if masters is None else len(masters)} fp32 master weights "
@@ -145,7 +144,7 @@ def precision_summary(model: nn.Module, optimizer: torch.optim.Optimizer) -> str
     n = sum(p.numel() for p in params)
     dtype = str(params[0].dtype).removeprefix("torch.") if params else "none"
     if isinstance(optimizer, MasterWeightAdamW):
-        copies = sum(p.numel() for p, _ in optimizer._copies())
+        copies = sum(p.numel() for p, _ in optimizer.copies)
         return (
             f"precision: {dtype} weights and compute, AdamW on fp32 master weights "
             f"({n / 1e6:.1f}M trainable; masters {copies * 4 / 2**30:.2f} GiB, "
