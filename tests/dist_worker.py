@@ -134,11 +134,18 @@ def _full_weights(model: torch.nn.Module, dist) -> dict[str, torch.Tensor]:
 
 def _greedy(policy, batch: RolloutBatch) -> torch.Tensor:
     params = SamplingParams(
-        max_new_tokens=4, temperature=1.0, top_p=1.0, top_k=0, do_sample=False,
-        eos_token_ids=(), pad_token_id=0,
+        max_new_tokens=4,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        do_sample=False,
+        eos_token_ids=(),
+        pad_token_id=0,
     )
     with torch.no_grad():
-        out = policy.engine.generate(policy.model, batch.prompt_ids[:4], batch.prompt_mask[:4], params)
+        out = policy.engine.generate(
+            policy.model, batch.prompt_ids[:4], batch.prompt_mask[:4], params
+        )
     return out.completion_ids
 
 

@@ -178,13 +178,15 @@ def test_peft_wrapped_model_matches_hf_generate(model, prompts):
 
 @pytest.mark.slow
 def test_compiled_layers_match_hf_generate_and_compile_once(prompts):
-    """Regional compilation: the layers' norms and MLPs compile once for all layers (not once
-    per layer), greedy output unchanged, everything eager again after the call."""
+    """Regional compilation of the HF forward (``own_forward=False``): the layers' norms and
+    MLPs compile once for all layers (not once per layer), greedy output unchanged,
+    everything eager again after the call."""
     torch._dynamo.reset()
     model = qwen2(layers=4)
     ids, mask = prompts
     before = dict(torch._dynamo.utils.counters["stats"])
-    fast = FastEngine(compile=True, cache_len_multiple=128).generate(model, ids, mask, greedy())
+    engine = FastEngine(compile=True, cache_len_multiple=128, own_forward=False)
+    fast = engine.generate(model, ids, mask, greedy())
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"] - before.get("unique_graphs", 0)
     assert_same_batch(fast, HFGenerateEngine().generate(model, ids, mask, greedy()))
     assert 1 <= graphs <= 3  # norm, MLP, rotary embedding, whatever the number of layers
@@ -192,6 +194,25 @@ def test_compiled_layers_match_hf_generate_and_compile_once(prompts):
     from transformers.models.qwen2 import modeling_qwen2
 
     assert not hasattr(modeling_qwen2.apply_rotary_pos_emb, "_torchdynamo_orig_callable")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layers", [2, 4])
+def test_own_forward_compiles_once_for_every_layer(ragged, layers):
+    """The own decode step compiled: its graphs do not grow with the number of layers (the
+    weights are arguments), and greedy output still equals HF generate with rows ending
+    early (the batch compacts, so several batch sizes run through the same graphs)."""
+    torch._dynamo.reset()
+    model = qwen2(layers=layers)
+    ids, mask = ragged
+    params = greedy(eos_token_ids=early_eos(model, ids, mask))
+    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    engine = FastEngine(compile=True, stop_check_interval=2, cache_len_multiple=8)
+    out = engine.generate(model, ids, mask, params)
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"] - before
+    assert engine._weights is not None and min(engine.last_batch_sizes) < 8
+    assert_same_batch(out, HFGenerateEngine().generate(model, ids, mask, params))
+    assert 3 <= graphs <= 6  # pre (first layer, the others), attention + MLP, final norm
 
 
 # ----------------------------------------------------------------------------- finished rows
@@ -368,3 +389,52 @@ def test_mid_rollout_warm_up_leaves_no_trace(model, ragged, monkeypatch):
     )
     assert len(graphed._graphs) == len(set(graphed.last_batch_sizes)) >= 2  # one per batch size
     assert_same_batch(a, b)
+
+
+# ----------------------------------------------------------------------------- own forward
+def test_own_forward_serves_qwen2_and_the_hf_forward_still_matches(model, ragged):
+    """Qwen2 decodes through r1zero.rollout.llama; the HF-forward path (own_forward=False)
+    gives the same tokens, both equal to HF generate with rows ending early."""
+    ids, mask = ragged
+    params = greedy(eos_token_ids=early_eos(model, ids, mask))
+    ref = HFGenerateEngine().generate(model, ids, mask, params)
+    own, hf = (
+        FastEngine(stop_check_interval=2),
+        FastEngine(stop_check_interval=2, own_forward=False),
+    )
+    assert_same_batch(own.generate(model, ids, mask, params), ref)
+    assert_same_batch(hf.generate(model, ids, mask, params), ref)
+    assert own._weights is not None and hf._weights is None
+
+
+def test_fused_qkv_buffers_follow_weight_updates(ragged):
+    """Training changes q/k/v in place between rollouts: the engine's fused copy is rewritten
+    before each one, so the second rollout samples from the new weights (equal to HF generate
+    on them), not from the first rollout's."""
+    model = qwen2()
+    ids, mask = ragged
+    engine = FastEngine(stop_check_interval=2)
+    first = engine.generate(model, ids, mask, greedy())
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.weight.add_(torch.randn(proj.weight.shape, generator=g) * 0.5)
+                proj.bias.add_(torch.randn(proj.bias.shape, generator=g) * 0.5)
+    second = engine.generate(model, ids, mask, greedy())
+    assert not torch.equal(first.completion_ids, second.completion_ids)
+    assert_same_batch(second, HFGenerateEngine().generate(model, ids, mask, greedy()))
+
+
+def test_models_the_own_forward_does_not_cover_keep_the_hf_forward(model):
+    """PEFT-wrapped projections and other architectures: llama.supported says no."""
+    from peft import LoraConfig, get_peft_model
+
+    from r1zero.rollout import llama
+
+    assert llama.supported(model)
+    wrapped = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    try:
+        assert not llama.supported(wrapped)
+    finally:
+        wrapped.unload()

@@ -65,7 +65,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--rollout",
         default=None,
         help="engine@sequences list (engines: hf, hf_static, fast, fast_eager, fast_nocompact, "
-        "fast_mm, fast_auto); "
+        "fast_mm, fast_sdpa, fast_hf); "
         "default hf,hf_static,fast x 128,256 for reference, fast@128 for the long workloads",
     )
     p.add_argument(

@@ -197,8 +197,7 @@ def update_speed(
     optimizer_step(exp, opt, cfg, micro)  # warm-up (allocates AdamW state)
     times = [timed(lambda: optimizer_step(exp, opt, cfg, micro), device)[1]]
     times += [
-        timed(lambda: optimizer_step(exp, opt, cfg, micro), device)[1]
-        for _ in range(repeats - 1)
+        timed(lambda: optimizer_step(exp, opt, cfg, micro), device)[1] for _ in range(repeats - 1)
     ]
     t = statistics.median(times)
     return {

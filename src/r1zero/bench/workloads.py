@@ -118,16 +118,19 @@ class ForcedLengths:
 
 def make_engine(name: str):
     """``measure.make_engine`` (``hf``, ``hf_static``, ``fast``, ``fast_eager``), plus
-    ``fast_nocompact`` (every row runs until the longest ends, as before compaction) and
-    ``fast_mm``, ``fast_auto`` (the engine's other decode attentions, see
-    ``FastEngine``), to measure each against the default."""
+    ``fast_nocompact`` (every row runs until the longest ends, as before compaction),
+    ``fast_mm``, ``fast_sdpa`` (the engine's other decode attentions, see ``FastEngine``)
+    and ``fast_hf`` (decode through the HF model's forward), to measure each against the
+    default."""
     from r1zero.rollout.fast import FastEngine
 
     if name == "fast_nocompact":
         return FastEngine(compact=False)
-    attention = {"fast_mm": "matmul", "fast_auto": "auto"}
+    attention = {"fast_mm": "matmul", "fast_sdpa": "sdpa"}
     if name in attention:
         return FastEngine(decode_attention=attention[name])
+    if name == "fast_hf":
+        return FastEngine(own_forward=False)
     return M.make_engine(name)
 
 

@@ -140,8 +140,8 @@ def decode_one_token(
     position_ids = s.prompt_lens + s.step - 1  # (b, 1)
     attend = s.key_mask[:, :window] & (s.slots[:window] <= slot)  # (b, W)
     # Additive, once per step: SDPA would turn a bool mask into one in every layer (2 kernels).
-    bias = torch.zeros(attend.shape, dtype=bias_dtype, device=attend.device)
-    mask = bias.masked_fill_(~attend, float("-inf"))[:, None, None, :]  # (b, 1, 1, W)
+    mask = torch.zeros(attend.shape[0], 1, 1, window, dtype=bias_dtype, device=attend.device)
+    mask.masked_fill_(~attend[:, None, None, :], float("-inf"))  # (b, 1, 1, W), not a view
     logits = forward(s.token, position_ids, mask)  # (b, V)
     token = sample(logits, params, generator).masked_fill(s.done, params.pad_token_id)  # (b,)
     s.done |= is_eos(token, eos) | (s.step + 1 >= s.limit)

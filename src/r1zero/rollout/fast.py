@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from r1zero.compile import compiled_blocks
-from r1zero.rollout import kv
+from r1zero.rollout import kv, llama
 from r1zero.rollout.base import RolloutBatch, SamplingParams, completion_mask_from_ids
 from r1zero.rollout.decode import (
     DecodeState,
@@ -132,7 +132,12 @@ class FastEngine:
         decode_attention: ``sdpa`` (one fused kernel, one block per row and KV head),
             ``matmul`` (two cuBLAS products and an fp32 softmax: cuBLAS tiles the slots) or
             ``auto`` (matmul below 128 rows x KV heads, sdpa above); each reads every cached
-            key once, without copies. For measuring which wins.
+            key once, without copies. ``auto`` by default: at 2 rows and 4,224 slots SDPA's
+            4 blocks took 3.06 ms a step over 36 layers, the products 0.86 ms; at 128 rows
+            and 640 slots SDPA 1.38 ms, the products 1.99 ms (H200, decode_profile.py).
+        own_forward: decode through :mod:`r1zero.rollout.llama` (fused layers; Llama-family
+            models with plain linear layers) instead of the HF model's forward; default:
+            wherever :func:`llama.supported` says so. Prefill always runs HF's forward.
     """
 
     def __init__(
@@ -145,7 +150,8 @@ class FastEngine:
         compact: bool = True,
         memory_budget: int | None = None,
         kv_fraction: float = 0.4,
-        decode_attention: str = "sdpa",
+        decode_attention: str = "auto",
+        own_forward: bool | None = None,
     ) -> None:
         self.compile, self.cuda_graph = compile, cuda_graph
         self.stop_check_interval = stop_check_interval
@@ -156,6 +162,9 @@ class FastEngine:
             names = ", ".join(kv.DECODE_ATTENTION)
             raise ValueError(f"decode_attention {decode_attention!r}: choose one of {names}")
         self.decode_attention = decode_attention
+        self.own_forward = own_forward
+        self._weights: llama.DecodeWeights | None = None
+        self._steps: llama.Steps | None = None
         self._compiled: dict = {}
         self._store = self._state = self._generator = self._buffer_key = None
         self._graphs: dict = {}
@@ -244,11 +253,11 @@ class FastEngine:
     def _held_bytes(self) -> int:
         if self._store is None:
             return 0
-        return sum(t.numel() * t.element_size() for t in (*self._store.keys, *self._store.values))
+        return self._store.nbytes
 
     def release(self) -> None:
         """Free the buffers and graphs now (the next call allocates and captures again)."""
-        self._store = self._state = self._buffer_key = None
+        self._store = self._state = self._buffer_key = self._weights = None
         self._graphs, self._graph_key = {}, None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -269,6 +278,8 @@ class FastEngine:
         n, device = self.stop_check_interval, prompt_ids.device
         store, state = self._buffers(model, B, self._cache_len(P, params.max_new_tokens), device)
         graphs = self._graphs_for(model, store, params)
+        if self._weights is not None:
+            self._weights.refresh()  # the fused q/k/v buffers follow the trained weights
         with kv.using_store(store):
             logits = prefill(model, store, prompt_ids, prompt_mask)
             first = sample(logits, params, self._generator)
@@ -339,6 +350,8 @@ class FastEngine:
         if key != self._graph_key:
             self._graphs, self._graph_key = {}, key
             self._pool = torch.cuda.graph_pool_handle() if use_graph else None
+            own = llama.supported(model) if self.own_forward is None else self.own_forward
+            self._weights = llama.DecodeWeights(model) if own else None
         return self._graphs
 
     def _decoder(self, graphs, model, store, state, params, b: int, window: int):
@@ -346,7 +359,12 @@ class FastEngine:
         if (b, window) in graphs:
             return graphs[(b, window)]
         view = state.view(b)
-        forward = functools.partial(self._forward_fn(view.out.is_cuda), model)
+        if self._weights is not None:
+            forward = functools.partial(
+                llama.decode_forward, self._weights, store, self._own_steps(view.out.is_cuda)
+            )
+        else:
+            forward = functools.partial(self._forward_fn(view.out.is_cuda), model)
         step = functools.partial(
             decode_one_token,
             forward,
@@ -363,6 +381,13 @@ class FastEngine:
             return fn
         graphs[(b, window)] = capture_cuda_graph(fn, self._generator, self._pool, state, b)
         return graphs[(b, window)]
+
+    def _own_steps(self, on_cuda: bool) -> llama.Steps:
+        """The own forward's layer functions, compiled once per engine (on CUDA by default)."""
+        if self._steps is None:
+            compiled = on_cuda if self.compile is None else self.compile
+            self._steps = llama.Steps.compiled() if compiled else llama.Steps()
+        return self._steps
 
     def _forward_fn(self, on_cuda: bool) -> Callable[..., torch.Tensor]:
         """The decode step's model call, its layers compiled once per engine (shared by every

@@ -26,7 +26,8 @@ GIB = 2**30
 class KVStore:
     """Per-layer key and value buffers, and the slot that a decode step writes."""
 
-    keys: list[torch.Tensor]  # per layer (B, Hkv, L, D)
+    kv: list[torch.Tensor]  # per layer (B, Hkv, 2, L, D): keys [:, :, 0], values [:, :, 1]
+    keys: list[torch.Tensor]  # per layer (B, Hkv, L, D) views of ``kv``
     values: list[torch.Tensor]
     slot: torch.Tensor  # (1,) long: cache slot of the token being decoded
     prefill: bool = False  # True while the prompts run in (they fill slots [0, P))
@@ -36,10 +37,13 @@ class KVStore:
     def allocate(cls, config, B: int, L: int, dtype, device) -> KVStore:
         Hkv, D = config.num_key_value_heads, head_dim(config)
         n = config.num_hidden_layers
-        make = lambda: torch.zeros(B, Hkv, L, D, dtype=dtype, device=device)  # noqa: E731
+        # K and V of a KV head side by side: one cache write per layer and step, and the
+        # (b, Hkv) batch dims of a (b, Hkv, W, D) view still fold into one (matmul: no copy).
+        both = [torch.zeros(B, Hkv, 2, L, D, dtype=dtype, device=device) for _ in range(n)]
         return cls(
-            [make() for _ in range(n)],
-            [make() for _ in range(n)],
+            both,
+            [t[:, :, 0] for t in both],
+            [t[:, :, 1] for t in both],
             torch.zeros(1, dtype=torch.long, device=device),
         )
 
@@ -51,10 +55,14 @@ class KVStore:
     def length(self) -> int:
         return self.keys[0].shape[2]
 
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.kv)
+
     def gather(self, index: torch.Tensor) -> None:
         """Rows ``index`` (k,) of every buffer move to rows [0, k) (the batch compacts)."""
         k = index.shape[0]
-        for t in (*self.keys, *self.values):
+        for t in self.kv:
             t[:k].copy_(t.index_select(0, index))
 
 

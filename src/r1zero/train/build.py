@@ -170,7 +170,9 @@ def _restore(run: Run, resume_dir: Path, say) -> None:
     if state.get("optimizer_sharded"):  # FSDP2: each rank reads its AdamW shard
         from r1zero.train import sharded
 
-        sharded.load_optimizer(run.opt.scorer, run.opt.optimizer, resume_dir / sharded.OPTIMIZER_DIR)
+        sharded.load_optimizer(
+            run.opt.scorer, run.opt.optimizer, resume_dir / sharded.OPTIMIZER_DIR
+        )
     else:
         run.opt.optimizer.load_state_dict(state["optimizer"])
     run.opt.scheduler.load_state_dict(state["scheduler"])

@@ -264,11 +264,7 @@ def _train(cfg: Config, at: dict[str, Any]) -> dict[str, Any]:
                 if records:
                     logger.write_completions(step, records)
                 display.update(step, metrics)
-            if (
-                cfg.data.eval_steps
-                and step % cfg.data.eval_steps == 0
-                and step != run.total_steps
-            ):
+            if cfg.data.eval_steps and step % cfg.data.eval_steps == 0 and step != run.total_steps:
                 result = run_eval(run, step, display.print)  # every rank: FSDP2 gathers
                 if logger:
                     _log_eval(logger, step, result)
