@@ -169,6 +169,8 @@ class WorkloadRun:
 
     def steps(self, policy: Policy, opt, cfg, micro: int, engine: str) -> dict:
         set_compiled(policy.model, self.compiled())
+        if policy.ref_model is not None:  # as r1zero train does under torch_compile: true
+            set_compiled(policy.ref_model, self.compiled())
         runs = []
         for i in range(max(1, self.args.steps)):
             runs.append(
@@ -177,6 +179,12 @@ class WorkloadRun:
                 )
             )
             runs[-1] |= engine_stats(policy.engine.engine)
+            r = runs[-1]
+            print(
+                f"[bench]   step {i}: rollout {r['rollout_s']:.2f} s, logprobs "
+                f"{r['logprobs_s']:.2f} s, update {r['update_s']:.2f} s, peak {r['peak_gib']} GiB",
+                flush=True,
+            )
         timed = runs[1:] or runs
         summary = {
             k: statistics.median(r[k] for r in timed)

@@ -86,6 +86,8 @@ def setup(cfg: Config, display_print=print) -> Run:
             model.enable_input_require_grads()
     if g.torch_compile:
         compile_blocks(model)
+        if ref is not None:  # its log-probs are a forward over every token of the step
+            compile_blocks(ref)
     model.train()
     engine = (
         g.rollout_engine
