@@ -438,3 +438,20 @@ def test_models_the_own_forward_does_not_cover_keep_the_hf_forward(model):
         assert not llama.supported(wrapped)
     finally:
         wrapped.unload()
+
+
+def test_a_reassigned_weight_drops_the_graphs_and_decode_weights(ragged):
+    """A parameter given new storage (``param.data = ...``, as some loaders do) is not the
+    memory that captured graphs and the own step's weight references point to: the engine
+    notices and rebuilds, so it samples from the new weights."""
+    model = qwen2()
+    ids, mask = ragged
+    engine = FastEngine(stop_check_interval=2)
+    engine.generate(model, ids, mask, greedy())
+    down = model.model.layers[1].mlp.down_proj
+    g = torch.Generator().manual_seed(4)
+    down.weight.data = down.weight.detach() + torch.randn(down.weight.shape, generator=g)
+    assert_same_batch(
+        engine.generate(model, ids, mask, greedy()),
+        HFGenerateEngine().generate(model, ids, mask, greedy()),
+    )

@@ -100,6 +100,7 @@ def grpo_config(w: Workload, **overrides) -> GRPOConfig:
         learning_rate=5e-7,
         lr_scheduler_type="constant",
         gradient_checkpointing=True,
+        use_dynamic_bsz=False,  # the records' layout; --grpo use_dynamic_bsz=true as train's default
         loss_type="dapo",
         temperature=1.0,
     )

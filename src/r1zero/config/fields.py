@@ -226,8 +226,8 @@ class GRPOConfig:
         "Tokens per chunk when computing log-probabilities from the LM head, so the [B, T, V] float32 logits never exist at once.",
     )
     use_dynamic_bsz: bool = _f(
-        False,
-        "veRL's key: run the update and the frozen log-probs in forward passes under a token budget (ppo_max_token_len_per_gpu, log_prob_max_token_len_per_gpu) instead of per_device_train_batch_size prompts each: sequences sorted by length, prompt and completion contiguous, right-padded, no attention mask. The loss and the optimizer step do not change: every token keeps the weight its micro-step gives it (bnpo still divides by the tokens of each per_device_train_batch_size micro-step, not of a pass). Off: fixed slices, as generated.",
+        True,
+        "veRL's key: run the update and the frozen log-probs in forward passes under a token budget (ppo_max_token_len_per_gpu, log_prob_max_token_len_per_gpu) instead of per_device_train_batch_size prompts each: sequences sorted by length, prompt and completion contiguous, right-padded, no attention mask. The loss and the optimizer step do not change: every token keeps the weight its micro-step gives it (bnpo still divides by the tokens of each per_device_train_batch_size micro-step, not of a pass). On by default: at the tutorial's lengths a 3B update took 5.7 s a step on an H200, against 17-18 s in fixed slices, where one long completion makes its whole slice pay for its length. Off: fixed slices, as generated.",
     )
     padding_free: bool = _f(
         False,

@@ -104,7 +104,7 @@ class GraphKey(NamedTuple):
     another sampler would replay stale ones)."""
 
     model_id: int  # id(model)
-    weights_ptr: int  # data_ptr() of the input embedding: moves when weights are reloaded
+    weights_ptrs: int  # hash of every parameter's data_ptr(): one moves when it is reassigned
     store_id: int  # id(KVStore): the cache whose slots the graphs read and write
     sampler: SamplingParams  # with max_new_tokens 0: graphs serve any length
     use_graph: bool  # CUDA graphs captured (else the compiled step runs eagerly)
@@ -345,8 +345,8 @@ class FastEngine:
         """The captured graphs, dropped when the model, its weights or the sampler change."""
         use_graph = store.slot.is_cuda if self.cuda_graph is None else self.cuda_graph
         sampler = dataclasses.replace(params, max_new_tokens=0)  # graphs serve any length
-        weights = model.get_input_embeddings().weight
-        key = GraphKey(id(model), weights.data_ptr(), id(store), sampler, use_graph)
+        ptrs = hash(tuple(p.data_ptr() for p in model.parameters()))  # ~0.1 ms for 434
+        key = GraphKey(id(model), ptrs, id(store), sampler, use_graph)
         if key != self._graph_key:
             self._graphs, self._graph_key = {}, key
             self._pool = torch.cuda.graph_pool_handle() if use_graph else None
