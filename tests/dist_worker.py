@@ -32,7 +32,7 @@ from r1zero.train.update import reference_logprobs
 # so that the ranks' numbers of passes differ)
 BUDGET = {"ppo_max_token_len_per_gpu": 24, "log_prob_max_token_len_per_gpu": 24}
 PASSES = {
-    "fixed": {},
+    "fixed": {"use_dynamic_bsz": False},
     "dynamic": {"use_dynamic_bsz": True, **BUDGET},
     "packed": {"padding_free": True, **BUDGET},
 }
