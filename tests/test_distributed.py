@@ -94,5 +94,8 @@ def test_token_budget_passes_on_two_processes_equal_fixed_on_one(
     assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
     w1 = torch.load(tmp_path / "one" / "weights.pt")
     w2 = torch.load(tmp_path / "two" / "weights.pt")
+    # AdamW's first step moves a weight by lr * g / (|g| + eps): where g is near eps (1e-8),
+    # passes summed in another order move it by up to ~2e-5 more (seen on one of 19,488
+    # weights); lr is 1e-2, so 5e-5 is still 0.5% of one step. grad_norm above is exact.
     for k in w1:
-        torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=5e-5)
