@@ -433,6 +433,9 @@ def test_models_the_own_forward_does_not_cover_keep_the_hf_forward(model):
     from r1zero.rollout import llama
 
     assert llama.supported(model)
+    biased = qwen2(layers=1)
+    biased.model.layers[0].mlp.down_proj.bias = torch.nn.Parameter(torch.zeros(64))
+    assert not llama.supported(biased)  # the own step has no MLP bias
     wrapped = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
     try:
         assert not llama.supported(wrapped)
@@ -455,3 +458,21 @@ def test_a_reassigned_weight_drops_the_graphs_and_decode_weights(ragged):
         engine.generate(model, ids, mask, greedy()),
         HFGenerateEngine().generate(model, ids, mask, greedy()),
     )
+
+
+def test_a_model_that_drops_the_mask_mapping_is_a_clear_error(ragged):
+    """Llama's forward (transformers 5.17) builds its own mask from the engine's mapping and
+    loses it: the prefill would attend non-causally. The engine says so instead."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from r1zero.rollout import llama
+
+    config = LlamaConfig(
+        vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+    )  # fmt: skip
+    model = LlamaForCausalLM(config).eval()
+    assert not llama.supported(model)
+    ids, mask = ragged
+    with pytest.raises(NotImplementedError, match="rollout_engine: hf"):
+        FastEngine().generate(model, ids, mask, greedy())

@@ -132,6 +132,11 @@ def store_attention(
     length: the engine rounds W up from the current length, so a step reads what the rows
     hold, not the whole preallocated cache.
     """
+    if attention_mask is None:
+        raise NotImplementedError(
+            f"the fast rollout engine needs a model whose forward passes a mask mapping through "
+            f"(Qwen2, Qwen3); {type(module).__name__} dropped it: set rollout_engine: hf"
+        )
     store = _ACTIVE[-1]
     b, T = query.shape[0], query.shape[2]
     k_cache, v_cache = store.keys[module.layer_idx][:b], store.values[module.layer_idx][:b]
