@@ -17,7 +17,9 @@ for the duration of a call), and sampling is the exponential race ``argmax(p / E
 
 Memory: before a call the engine estimates what a row needs (:func:`kv.bytes_per_row`) and,
 when the batch would not fit the free memory (or ``memory_budget``), runs it in sub-batches.
-Limits: full-attention decoder-only models (no sliding-window layers, no logit soft-capping);
+Limits: full-attention decoder-only models (no sliding-window layers, no logit soft-capping)
+whose forward passes a per-layer-type mask mapping through (Qwen2, Qwen3; not Llama or Mistral
+in transformers 5.17: a one-line error says to use ``rollout_engine: hf``);
 the buffers never shrink (a long call keeps its memory for later calls).
 """
 
