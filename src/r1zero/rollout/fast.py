@@ -137,8 +137,8 @@ class FastEngine:
             key once, without copies. ``auto`` by default: at 2 rows and 4,224 slots SDPA's
             4 blocks took 3.06 ms a step over 36 layers, the products 0.86 ms; at 128 rows
             and 640 slots SDPA 1.38 ms, the products 1.99 ms (H200, decode_profile.py).
-        own_forward: decode through :mod:`r1zero.rollout.llama` (fused layers; Llama-family
-            models with plain linear layers) instead of the HF model's forward; default:
+        own_forward: decode through :mod:`r1zero.rollout.llama` (fused layers; Qwen2 models
+            with plain linear layers) instead of the HF model's forward; default:
             wherever :func:`llama.supported` says so. Prefill always runs HF's forward.
     """
 

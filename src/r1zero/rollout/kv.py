@@ -12,7 +12,7 @@ compact its batch: a decode graph of ``b`` rows reads the first ``b`` rows of ev
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +27,15 @@ class KVStore:
     """Per-layer key and value buffers, and the slot that a decode step writes."""
 
     kv: list[torch.Tensor]  # per layer (B, Hkv, 2, L, D): keys [:, :, 0], values [:, :, 1]
-    keys: list[torch.Tensor]  # per layer (B, Hkv, L, D) views of ``kv``
-    values: list[torch.Tensor]
     slot: torch.Tensor  # (1,) long: cache slot of the token being decoded
     prefill: bool = False  # True while the prompts run in (they fill slots [0, P))
     decode_impl: str = "sdpa"  # a key of DECODE_ATTENTION
+    keys: list[torch.Tensor] = field(init=False)  # per layer (B, Hkv, L, D) views of ``kv``
+    values: list[torch.Tensor] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = [t[:, :, 0] for t in self.kv]
+        self.values = [t[:, :, 1] for t in self.kv]
 
     @classmethod
     def allocate(cls, config, B: int, L: int, dtype, device) -> KVStore:
@@ -40,12 +44,7 @@ class KVStore:
         # K and V of a KV head side by side: one cache write per layer and step, and the
         # (b, Hkv) batch dims of a (b, Hkv, W, D) view still fold into one (matmul: no copy).
         both = [torch.zeros(B, Hkv, 2, L, D, dtype=dtype, device=device) for _ in range(n)]
-        return cls(
-            both,
-            [t[:, :, 0] for t in both],
-            [t[:, :, 1] for t in both],
-            torch.zeros(1, dtype=torch.long, device=device),
-        )
+        return cls(both, torch.zeros(1, dtype=torch.long, device=device))
 
     @property
     def rows(self) -> int:
@@ -186,13 +185,19 @@ def decode_attention_matmul(query, key, value, mask, scaling) -> tuple[torch.Ten
     return torch.matmul(probs, value).reshape(b, 1, H, D), None
 
 
-def decode_attention_auto(query, key, value, mask, scaling):
-    """Two cuBLAS products while the rows x KV heads are too few to fill the GPU's 132
+def resolve_decode_impl(impl: str, rows: int, kv_heads: int) -> str:
+    """``auto`` -> ``matmul`` while rows x KV heads are too few to fill the GPU's 132
     multiprocessors with SDPA's one block each (the tail of a long-tailed rollout: cuBLAS
-    tiles, and may split, the W slots); SDPA's single kernel above that."""
-    if query.shape[0] * key.shape[1] < 128:
-        return decode_attention_matmul(query, key, value, mask, scaling)
-    return decode_attention(query, key, value, mask, scaling)
+    tiles, and may split, the W slots), ``sdpa`` above that; other names unchanged."""
+    if impl != "auto":
+        return impl
+    return "matmul" if rows * kv_heads < 128 else "sdpa"
+
+
+def decode_attention_auto(query, key, value, mask, scaling):
+    """:func:`resolve_decode_impl`'s choice for this batch."""
+    impl = resolve_decode_impl("auto", query.shape[0], key.shape[1])
+    return DECODE_ATTENTION[impl](query, key, value, mask, scaling)
 
 
 DECODE_ATTENTION = {

@@ -5,8 +5,8 @@ forward a decode step launches about 21 kernels per layer (two RMSNorms, three q
 two rotary kernels, two cache writes, two residual adds, ...); at two rows each costs a few
 microseconds whatever its size, so the step took 4.3 ms at 2 rows, where cuBLAS needs 2.1 ms
 for the GEMMs alone (their weights read once at 4.3 TB/s: 1.44 ms). Through this module: 3.5 ms
-(692 kernels instead of 771). Here each layer is two functions that ``torch.compile`` fuses once for every layer and batch
-size (weights are arguments, shapes dynamic):
+(692 kernels instead of 771). Each layer is two functions that ``torch.compile`` fuses once for
+every layer and batch size (weights are arguments, shapes dynamic):
 
 - :func:`pre_attention`: last layer's residual add + RMSNorm (one kernel), one GEMM for q, k and
   v (their weights concatenated into one buffer, :class:`DecodeWeights`), rotary embedding of q
@@ -47,10 +47,10 @@ def supported(model: torch.nn.Module) -> bool:
     if layers is None or not hasattr(inner, "rotary_emb") or not hasattr(inner, "norm"):
         return False
     attn, mlp = layers[0].self_attn, layers[0].mlp
-    linears = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj]
-    unbiased = [attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]  # q/k/v may have one
+    qkv = [attn.q_proj, attn.k_proj, attn.v_proj]  # may have a bias (Qwen2's do)
+    unbiased = [attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
     return (
-        all(type(m) is torch.nn.Linear for m in linears + unbiased)
+        all(type(m) is torch.nn.Linear for m in qkv + unbiased)
         and all(m.bias is None for m in unbiased)
         and not hasattr(attn, "q_norm")
     )
@@ -75,7 +75,6 @@ class DecodeWeights:
 
     def __init__(self, model: torch.nn.Module) -> None:
         inner = model.model
-        self.model = model
         self.embed = inner.embed_tokens
         self.rotary = inner.rotary_emb
         self.norm = inner.norm.weight
@@ -87,18 +86,18 @@ class DecodeWeights:
         self.head_dim = kv.head_dim(config)
         self.scaling = self.head_dim**-0.5
         self.layers: list[LayerWeights] = []
+        self._qkv_sources: list[tuple[torch.nn.Linear, ...]] = []
         for layer in inner.layers:
             a, m = layer.self_attn, layer.mlp
             projs = (a.q_proj, a.k_proj, a.v_proj)
-            qkv = torch.cat([p.weight.detach() for p in projs])
-            bias = None
-            if a.q_proj.bias is not None:
-                bias = torch.cat([p.bias.detach() for p in projs])
+            rows = sum(p.weight.shape[0] for p in projs)
+            w = a.q_proj.weight
+            self._qkv_sources.append(projs)
             self.layers.append(
                 LayerWeights(
                     ln1=layer.input_layernorm.weight.detach(),
-                    qkv=qkv,
-                    qkv_bias=bias,
+                    qkv=w.new_empty(rows, w.shape[1]),
+                    qkv_bias=None if a.q_proj.bias is None else w.new_empty(rows),
                     o=a.o_proj.weight.detach(),
                     ln2=layer.post_attention_layernorm.weight.detach(),
                     gate=m.gate_proj.weight.detach(),
@@ -106,15 +105,15 @@ class DecodeWeights:
                     down=m.down_proj.weight.detach(),
                 )
             )
+        self.refresh()
 
     @torch.no_grad()
     def refresh(self) -> None:
         """Copy the current q/k/v weights into the fused buffers (in place)."""
-        for w, layer in zip(self.layers, self.model.model.layers, strict=True):
-            a = layer.self_attn
-            torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight], out=w.qkv)
+        for w, projs in zip(self.layers, self._qkv_sources, strict=True):
+            torch.cat([p.weight for p in projs], out=w.qkv)
             if w.qkv_bias is not None:
-                torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias], out=w.qkv_bias)
+                torch.cat([p.bias for p in projs], out=w.qkv_bias)
 
 
 # ----------------------------------------------------------------------------- the layer
@@ -224,9 +223,8 @@ def decode_forward(
     cos, sin = weights.rotary(hidden, position_ids)  # (b, 1, D)
     cos, sin = cos[:, 0], sin[:, 0]
     delta = None
-    impl = store.decode_impl
-    if impl == "auto":  # chosen here, once a step, not by a guard in every compiled layer
-        impl = "matmul" if b * weights.kv_heads < 128 else "sdpa"
+    # chosen here, once a step, not by a shape guard in every compiled layer
+    impl = kv.resolve_decode_impl(store.decode_impl, b, weights.kv_heads)
     for i, w in enumerate(weights.layers):
         hidden, q, new_kv = steps.pre(
             hidden, delta, w.ln1, w.qkv, w.qkv_bias, cos, sin,
